@@ -1,18 +1,27 @@
 //! The commands wired to the runtime: logging, signals, exit codes.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
+use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, SimulateArgs};
+use crate::cli::{Cli, Command, DemoArgs, LogArgs, LogFormat, RunArgs, SimulateArgs};
+use crate::credentials;
+use crate::progress::LogWriter;
+use crate::runner::{self, Mode};
+use crate::stats::Summary;
 
 /// Exit code for usage or setup errors before any call.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code for an interrupted run.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Parse the command line, run the command, map the result to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(&cli.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -23,37 +32,131 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         match cli.command {
-            Command::Simulate(args) => simulate(args).await,
+            Command::Run(args) => run(*args, cli.log.log_format).await,
+            Command::Demo(args) => demo(args, cli.log.log_format).await,
+            Command::Simulate(args) => simulate(*args).await,
         }
-    })
+    });
+    // A reader blocked on stdin must not hold the process open.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    code
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+/// Logging to stderr, around the progress bar; `RUST_LOG` overrides the level.
+pub fn init_logging(args: &LogArgs) {
+    let level = match (args.quiet, args.verbose) {
+        (q, _) if q >= 2 => "error",
+        (1, _) => "warn",
+        (_, 0) => "info",
+        (_, 1) => "warn,cdn_unblock=debug",
+        _ => "warn,cdn_unblock=trace",
+    };
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(LogWriter)
+        .with_target(false);
+    let _ = match args.log_format {
+        // Text is for people: the message only (JSON carries every field).
+        LogFormat::Text => builder
+            .with_ansi(colour_on_stderr())
+            .fmt_fields(tracing_subscriber::fmt::format::debug_fn(
+                |w, field, value| {
+                    if field.name() == "message" {
+                        write!(w, "{value:?}")
+                    } else {
+                        Ok(())
+                    }
+                },
+            ))
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+}
+
+/// Colour only on a terminal, and never with `NO_COLOR`.
+pub fn colour_on_stderr() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// First SIGINT/SIGTERM: cancel `token` (finish calls in flight); second: exit now.
+fn spawn_signal_handler(token: CancellationToken) {
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::warn!(
+            event = "interrupted",
+            "interrupted: finishing the calls in flight and writing the report (interrupt again to quit at once)"
+        );
+        token.cancel();
+        shutdown_signal().await;
+        eprintln!("cdn-unblock: interrupted again: quitting now; re-run with --resume to finish");
+        std::process::exit(EXIT_INTERRUPTED.into());
+    });
+}
+
+/// Print the summary (text logs only: with JSON logs the `summary` event
+/// carries it, and stderr stays one JSON object per line).
+fn finish(summary: &Summary, log: LogFormat) -> ExitCode {
+    if log == LogFormat::Text {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{}", summary.render());
+    }
+    ExitCode::from(summary.exit_code)
+}
+
+async fn run(args: RunArgs, log: LogFormat) -> ExitCode {
+    let dry_run = args.dry_run;
+    let config = match args.into_config() {
+        Ok(c) => c,
+        Err(e) => return usage(&e.to_string()),
+    };
+    let mode = if dry_run {
+        Mode::DryRun
+    } else {
+        match credentials::resolve(|name| std::env::var(name).ok()) {
+            Ok(c) => Mode::Send(c),
+            Err(e) => return usage(&e.to_string()),
+        }
+    };
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    match runner::run(&config, mode, shutdown).await {
+        Ok(summary) => finish(&summary, log),
+        Err(e) => usage(&e.to_string()),
+    }
+}
+
+async fn demo(args: DemoArgs, log: LogFormat) -> ExitCode {
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    match crate::demo::run(args.progress, shutdown).await {
+        Ok(summary) => finish(&summary, log),
+        Err(e) => usage(&format!("{e:#}")),
+    }
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("cdn-unblock: {message}");
+    ExitCode::from(EXIT_USAGE)
 }
 
 async fn simulate(args: SimulateArgs) -> ExitCode {
-    init_logging();
     let config = match args.into_config() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("cdn-unblock simulate: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return usage(&format!("simulate: {e}")),
     };
     let handle = match crate::sim::start(config).await {
         Ok(h) => h,
-        Err(e) => {
-            eprintln!("cdn-unblock simulate: {e:#}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return usage(&format!("simulate: {e:#}")),
     };
     // Exactly one line on stdout: scripts read the port from it.
     let mut stdout = std::io::stdout();
@@ -68,7 +171,7 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Resolves on the first SIGINT or SIGTERM.
+/// Resolves on the next SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     #[cfg(unix)]
     {

@@ -3,22 +3,82 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+use crate::client::{DEFAULT_ENDPOINT, Endpoint};
 use crate::credentials::Secret;
+use crate::input::{Column, CsvOptions, Input, InputFormat};
+use crate::progress::ProgressMode;
+use crate::report::{self, ReportMode};
+use crate::runner::RunConfig;
 use crate::sim::{Faults, SimConfig};
 
 /// Unblock CDN URLs in bulk through Tencent Cloud's EnableCaches API.
+///
+/// Reads URL lists (CSV or one per line, files or stdin), sends them in
+/// batches at the API's rate cap (40 calls/s per account), retries what is
+/// safe to retry, and writes one report row per input URL.
 #[derive(Debug, Parser)]
-#[command(name = "cdn-unblock", version, about, long_about = None)]
+#[command(name = "cdn-unblock", version, about, long_about)]
 pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// Logging options, for every command.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log lines on stderr as text or JSON (one object per line).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Quieter: warnings and errors only (-qq: errors only).
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    /// More verbose: every retry and split (-vv: everything). RUST_LOG also works.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Unblock the URLs in INPUT files (or stdin) and write a report.
+    ///
+    /// Credentials come from TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY
+    /// (plus TENCENTCLOUD_SESSION_TOKEN for temporary keys).
+    ///
+    /// Examples:
+    ///
+    ///   cdn-unblock run blocked.csv                      # CSV with a `url` column
+    ///   cdn-unblock run --dry-run blocked.csv            # check the input, no calls
+    ///   grep -h '^https://' *.txt | cdn-unblock run -o report.jsonl
+    ///   cdn-unblock run --endpoint https://cdn.intl.tencentcloudapi.com urls.txt
+    ///
+    /// Exit codes: 0 all ok; 1 some URLs failed, invalid or unknown;
+    /// 2 usage or setup error before any call; 3 aborted by a fatal API
+    /// answer; 130 interrupted.
+    #[command(verbatim_doc_comment)]
+    Run(Box<RunArgs>),
+
+    /// Run samples/urls.csv through an in-process simulator: no credentials needed.
+    ///
+    /// Writes demo-report.csv and prints the summary, so you can see the
+    /// progress bar, the report and the summary before touching a real account.
+    Demo(DemoArgs),
+
     /// Run a local stand-in for the EnableCaches API (for rehearsals and tests).
     ///
     /// It checks TC3 signatures, tokens, clock skew, a strict sliding
@@ -30,7 +90,193 @@ pub enum Command {
     ///
     ///   cdn-unblock simulate --listen 127.0.0.1:9100 --latency-ms 20-80 --log calls.jsonl
     #[command(verbatim_doc_comment)]
-    Simulate(SimulateArgs),
+    Simulate(Box<SimulateArgs>),
+}
+
+/// `cdn-unblock run` options.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Files of URLs, read in order; `-` or nothing reads stdin.
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+
+    /// `auto`: `.csv` files are CSV, everything else (and stdin) one URL per line.
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto, help_heading = "Input")]
+    pub input_format: InputFormat,
+
+    /// CSV column holding the URL: a header name (any case) or a 1-based number
+    /// [default: the `url` column, else column 1]
+    #[arg(long, value_name = "NAME|N", help_heading = "Input")]
+    pub column: Option<Column>,
+
+    /// The CSV has no header row.
+    #[arg(long, help_heading = "Input")]
+    pub no_header: bool,
+
+    /// Report file: `.jsonl`/`.ndjson` for JSON Lines, anything else CSV
+    /// [default: cdn-unblock-report-<UTC time>.csv]
+    #[arg(short = 'o', long, value_name = "PATH", help_heading = "Report")]
+    pub report: Option<PathBuf>,
+
+    /// Continue an existing report: skip URLs already ok, send the rest, append.
+    #[arg(long, requires = "report", help_heading = "Report")]
+    pub resume: bool,
+
+    /// Overwrite an existing report.
+    #[arg(long, conflicts_with = "resume", help_heading = "Report")]
+    pub force: bool,
+
+    /// Also write the end-of-run summary as JSON here.
+    #[arg(long, value_name = "PATH", help_heading = "Report")]
+    pub summary_json: Option<PathBuf>,
+
+    /// URLs per call.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000), help_heading = "Sending")]
+    pub batch_size: u64,
+
+    /// Calls per second, at most 40 (the API's limit per account).
+    #[arg(long, value_name = "N", default_value_t = 40, value_parser = parse_qps, help_heading = "Sending")]
+    pub qps: u32,
+
+    /// Calls in flight at most.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024), help_heading = "Sending")]
+    pub concurrency: u64,
+
+    /// API calls for one batch before its URLs are recorded as failed.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Sending")]
+    pub max_attempts: u32,
+
+    /// Per-call timeout in seconds.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_timeout, help_heading = "Sending")]
+    pub timeout: Duration,
+
+    /// Check and report everything, but make no call (needs no credentials).
+    #[arg(long, help_heading = "Sending")]
+    pub dry_run: bool,
+
+    /// API endpoint; the international site is https://cdn.intl.tencentcloudapi.com.
+    /// Plain http:// only to loopback (for `cdn-unblock simulate`).
+    #[arg(long, value_name = "URL", default_value = DEFAULT_ENDPOINT, help_heading = "API")]
+    pub endpoint: String,
+
+    /// Send X-TC-Region (EnableCaches needs none).
+    #[arg(long, value_name = "R", help_heading = "API")]
+    pub region: Option<String>,
+
+    /// Send the API's optional `Date` (YYYY-MM-DD, the blocking date).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, help_heading = "API")]
+    pub date: Option<String>,
+
+    /// Section of the credentials file to use.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "default",
+        help_heading = "API"
+    )]
+    pub profile: String,
+
+    /// Progress bar on stderr; `auto` draws it only on a terminal (otherwise a
+    /// progress log line every 10 seconds).
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+/// A usage error found while turning options into a configuration: exit 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl RunArgs {
+    /// Validate and convert into the run's configuration.
+    pub fn into_config(self) -> Result<RunConfig, UsageError> {
+        let endpoint =
+            Endpoint::parse(&self.endpoint).map_err(|e| UsageError(format!("--endpoint {e}")))?;
+        if self.resume {
+            return Err(UsageError(
+                "--resume is not available yet: re-run with a new --report, or --force to start over".into(),
+            ));
+        }
+        let input = if self.inputs.is_empty()
+            || (self.inputs.len() == 1 && self.inputs[0].as_os_str() == "-")
+        {
+            Input::Stdin
+        } else {
+            if self.inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+                return Err(UsageError("stdin (`-`) can be read only once".into()));
+            }
+            Input::Files(self.inputs)
+        };
+        let (report, report_mode) = match self.report {
+            Some(path) => (
+                path,
+                if self.force {
+                    ReportMode::Overwrite
+                } else {
+                    ReportMode::New
+                },
+            ),
+            None => (report::default_path(), ReportMode::New),
+        };
+        Ok(RunConfig {
+            input,
+            input_format: self.input_format,
+            csv: CsvOptions {
+                column: self.column,
+                no_header: self.no_header,
+            },
+            report,
+            report_mode,
+            batch_size: self.batch_size as usize,
+            qps: self.qps,
+            concurrency: self.concurrency as usize,
+            max_attempts: self.max_attempts,
+            timeout: self.timeout,
+            endpoint,
+            region: self.region,
+            date: self.date,
+            progress: self.progress,
+            summary_json: self.summary_json,
+        })
+    }
+}
+
+/// `cdn-unblock demo` options.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Progress bar on stderr (`auto`: only on a terminal).
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+/// 1..=40 calls per second.
+pub fn parse_qps(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n @ 1..=40) => Ok(n),
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Err(format!(
+            "{n} is over 40, the API's limit per account: more calls would only be throttled"
+        )),
+        Err(_) => Err(format!("`{s}` is not a number of calls per second")),
+    }
+}
+
+/// Seconds, fractions allowed, more than zero.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 3600.0 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds between 0 and 3600"
+        )),
+    }
+}
+
+/// `YYYY-MM-DD`.
+pub fn parse_date(s: &str) -> Result<String, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s.trim(), format)
+        .map(|_| s.trim().to_string())
+        .map_err(|_| format!("`{s}` is not a date written YYYY-MM-DD"))
 }
 
 /// `cdn-unblock simulate` options.
@@ -212,11 +458,73 @@ mod tests {
         assert!(parse_probability("-0.1").is_err());
     }
 
+    fn run_args(args: &[&str]) -> Result<RunArgs, clap::Error> {
+        let mut all = vec!["cdn-unblock", "run"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all)?.command {
+            Command::Run(args) => Ok(*args),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn run_defaults_are_the_contract() {
+        let c = run_args(&[]).unwrap().into_config().unwrap();
+        assert_eq!(c.input, Input::Stdin);
+        assert_eq!(c.batch_size, 100);
+        assert_eq!(c.qps, 40);
+        assert_eq!(c.concurrency, 64);
+        assert_eq!(c.max_attempts, 10);
+        assert_eq!(c.timeout, Duration::from_secs(30));
+        assert_eq!(c.endpoint.host(), "cdn.tencentcloudapi.com");
+        assert_eq!(c.report_mode, ReportMode::New);
+        assert!(
+            c.report
+                .to_str()
+                .unwrap()
+                .starts_with("cdn-unblock-report-")
+        );
+        assert_eq!(c.input_format, InputFormat::Auto);
+        let c = run_args(&["-"]).unwrap().into_config().unwrap();
+        assert_eq!(c.input, Input::Stdin);
+        let c = run_args(&["a.csv", "b.txt", "-o", "r.jsonl", "--force"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert_eq!(c.input, Input::Files(vec!["a.csv".into(), "b.txt".into()]));
+        assert_eq!(c.report_mode, ReportMode::Overwrite);
+    }
+
+    #[test]
+    fn run_refuses_what_cannot_work() {
+        let e = run_args(&["--qps", "41"]).unwrap_err().to_string();
+        assert!(e.contains("over 40"), "{e}");
+        assert!(run_args(&["--qps", "0"]).is_err());
+        assert!(run_args(&["--batch-size", "1001"]).is_err());
+        assert!(run_args(&["--batch-size", "0"]).is_err());
+        assert!(run_args(&["--date", "2021/06/01"]).is_err());
+        assert!(run_args(&["--timeout", "0"]).is_err());
+        assert!(run_args(&["--resume"]).is_err(), "--resume needs --report");
+        assert!(run_args(&["--resume", "--force", "-o", "r.csv"]).is_err());
+        let e = run_args(&["--endpoint", "http://cdn.tencentcloudapi.com"])
+            .unwrap()
+            .into_config()
+            .unwrap_err();
+        assert!(
+            e.0.contains("--endpoint") && e.0.contains("loopback"),
+            "{e}"
+        );
+        let e = run_args(&["-", "-"]).unwrap().into_config().unwrap_err();
+        assert!(e.0.contains("once"));
+    }
+
     #[test]
     fn simulate_defaults_are_the_contract() {
         let cli = Cli::try_parse_from(["cdn-unblock", "simulate"]).unwrap();
-        let Command::Simulate(args) = cli.command;
-        let c = args.into_config().unwrap();
+        let Command::Simulate(args) = cli.command else {
+            unreachable!()
+        };
+        let c = (*args).into_config().unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:9100");
         assert_eq!(c.secret_id, "AKIDsimulator");
         assert_eq!(c.secret_key.expose(), "simulator-secret");
@@ -239,7 +547,9 @@ mod tests {
             "0.6",
         ])
         .unwrap();
-        let Command::Simulate(args) = cli.command;
+        let Command::Simulate(args) = cli.command else {
+            unreachable!()
+        };
         assert!(args.into_config().unwrap_err().contains("--p-*"));
     }
 }

@@ -4,5 +4,7 @@
 
 mod support;
 
+mod binary;
 mod client_sim;
+mod run;
 mod sim_rules;

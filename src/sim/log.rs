@@ -52,6 +52,8 @@ pub struct CallRecord {
     /// The error code answered, if any.
     pub code: Option<String>,
     pub urls: Vec<String>,
+    /// The call's `Date`, if it sent one.
+    pub date: Option<String>,
     pub task_id: Option<String>,
     pub request_id: Option<String>,
 }

@@ -282,6 +282,7 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         outcome: Outcome::Ok,
         code: None,
         urls: Vec::new(),
+        date: None,
         task_id: None,
         request_id: None,
     };
@@ -384,6 +385,7 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         }
     };
     record.urls = call.urls.clone();
+    record.date = call.date.clone();
     if let Some(bad) = call
         .urls
         .iter()

@@ -49,3 +49,71 @@ pub fn client_with_timeout(sim: &SimHandle, credentials: Credentials, timeout: D
 pub fn urls(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
+
+use std::path::{Path, PathBuf};
+
+use cdn_unblock::input::{CsvOptions, Input, InputFormat};
+use cdn_unblock::progress::ProgressMode;
+use cdn_unblock::report::{ReportMode, Row};
+use cdn_unblock::runner::{self, Mode, RunConfig};
+use cdn_unblock::stats::Summary;
+use tokio_util::sync::CancellationToken;
+
+/// A run configuration against `endpoint`, quiet, writing to `report`.
+pub fn run_config(endpoint: &str, input: Input, report: PathBuf) -> RunConfig {
+    RunConfig {
+        input,
+        input_format: InputFormat::Auto,
+        csv: CsvOptions::default(),
+        report,
+        report_mode: ReportMode::New,
+        batch_size: 100,
+        qps: 40,
+        concurrency: 64,
+        max_attempts: 10,
+        timeout: Duration::from_secs(10),
+        endpoint: Endpoint::parse(endpoint).unwrap(),
+        region: None,
+        date: None,
+        progress: ProgressMode::Never,
+        summary_json: None,
+    }
+}
+
+/// Run against the simulator with its keys.
+pub async fn run_sim(config: &RunConfig) -> Summary {
+    runner::run(
+        config,
+        Mode::Send(sim_credentials()),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("the run starts")
+}
+
+/// Every row of a report, CSV or JSON Lines.
+pub fn read_report(path: &Path) -> Vec<Row> {
+    let text = std::fs::read_to_string(path).unwrap();
+    if path.extension().is_some_and(|e| e == "jsonl") {
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    } else {
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        reader.deserialize().map(|r| r.unwrap()).collect()
+    }
+}
+
+/// `n` distinct URLs.
+pub fn many_urls(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("https://static.example.com/img/{i:06}.jpg"))
+        .collect()
+}
+
+/// Write `lines` to `dir/name`, one per line.
+pub fn write_lines(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}

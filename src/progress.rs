@@ -1,0 +1,187 @@
+//! The progress bar, and the log writer that never tears it.
+//!
+//! While a bar is showing, every log line is written through
+//! [`ProgressBar::suspend`], which clears the bar, writes the line and
+//! redraws the bar below it.
+
+use std::io::{self, IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::stats::Stats;
+
+/// `--progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// A bar when stderr is a terminal; otherwise a progress log line every 10 seconds.
+    Auto,
+    /// Always draw the bar on stderr.
+    Always,
+    /// No bar; a progress log line every 10 seconds.
+    Never,
+}
+
+/// The bar log lines must go around, if one is showing.
+static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+fn active() -> Option<ProgressBar> {
+    ACTIVE.lock().ok().and_then(|a| a.clone())
+}
+
+/// Where log lines go: stderr, around the bar.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+/// One log line, buffered until it is complete.
+pub struct LineBuffer(Vec<u8>);
+
+impl Write for LineBuffer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LineBuffer {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        let write = || {
+            let mut err = io::stderr().lock();
+            let _ = err.write_all(&self.0);
+            let _ = err.flush();
+        };
+        match active() {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogWriter {
+    type Writer = LineBuffer;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        LineBuffer(Vec::with_capacity(256))
+    }
+}
+
+/// The run's progress display.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    /// Whether a bar will be drawn for this mode.
+    pub fn wants_bar(mode: ProgressMode) -> bool {
+        match mode {
+            ProgressMode::Always => true,
+            ProgressMode::Never => false,
+            ProgressMode::Auto => io::stderr().is_terminal(),
+        }
+    }
+
+    /// A bar (or none). `counted` says a total will come (file input).
+    pub fn new(mode: ProgressMode, counted: bool) -> Progress {
+        if !Self::wants_bar(mode) {
+            return Progress { bar: None };
+        }
+        let target = match mode {
+            ProgressMode::Always => {
+                ProgressDrawTarget::term_like_with_hz(Box::new(console::Term::stderr()), 10)
+            }
+            _ => ProgressDrawTarget::stderr_with_hz(10),
+        };
+        let bar = ProgressBar::with_draw_target(None, target);
+        bar.set_style(if counted {
+            counting_style()
+        } else {
+            streaming_style()
+        });
+        bar.enable_steady_tick(Duration::from_millis(200));
+        if let Ok(mut a) = ACTIVE.lock() {
+            *a = Some(bar.clone());
+        }
+        Progress { bar: Some(bar) }
+    }
+
+    pub fn is_drawn(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    /// The input's size is known: show a total and an ETA.
+    pub fn set_total(&self, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total.max(bar.position()));
+            bar.set_style(total_style());
+        }
+    }
+
+    /// Rows reached the report.
+    pub fn advance(&self, rows: u64, stats: &Stats) {
+        if let Some(bar) = &self.bar {
+            bar.inc(rows);
+            bar.set_message(status_line(stats));
+        }
+    }
+
+    /// Records skipped as already done count as progress too.
+    pub fn set_position(&self, settled: u64, stats: &Stats) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(settled);
+            bar.set_message(status_line(stats));
+        }
+    }
+
+    /// Remove the bar before the summary is printed.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+            if let Ok(mut a) = ACTIVE.lock() {
+                *a = None;
+            }
+        }
+    }
+}
+
+fn status_line(stats: &Stats) -> String {
+    let c = stats.snapshot();
+    let mut line = format!("ok {} · failed {}", c.ok, c.failed);
+    if c.invalid + c.duplicate > 0 {
+        line.push_str(&format!(" · skipped {}", c.invalid + c.duplicate));
+    }
+    if c.throttled > 0 {
+        line.push_str(&format!(" · throttled {}", c.throttled));
+    }
+    line
+}
+
+fn counting_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner:.green} {elapsed_precise} {pos} URLs (counting…) · {per_sec} · {msg}",
+    )
+    .expect("a valid template")
+}
+
+fn total_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner:.green} {elapsed_precise} [{wide_bar:.cyan/blue}] {pos}/{len} URLs · {per_sec} · ETA {eta} · {msg}",
+    )
+    .expect("a valid template")
+    .progress_chars("=> ")
+}
+
+fn streaming_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner:.green} {elapsed_precise} {pos} URLs from stdin · {per_sec} · {msg}",
+    )
+    .expect("a valid template")
+}

@@ -1,0 +1,616 @@
+//! The `run` pipeline, streaming end to end:
+//!
+//! ```text
+//! reader thread ──chunks──▶ batcher ──batches──▶ dispatcher ──▶ call tasks ──rows──▶ writer thread
+//!  (parse, validate,        (size or 1 s)       (concurrency     (limiter, sign,      (owns the report,
+//!   dedup)                                        cap)             send, retry, split)  flushes per batch)
+//! ```
+//!
+//! Every channel is bounded, so memory does not grow with the input. A
+//! fatal answer or a signal cancels `stop`: the reader and the dispatcher
+//! stop, calls already on the wire settle (each bounded by `--timeout`),
+//! their rows are written, and nothing is retried any more.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use backon::Retryable;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::batch::{self, Batch};
+use crate::client::{Answer, Client, ClientConfig, Endpoint};
+use crate::credentials::Credentials;
+use crate::dedup::Dedup;
+use crate::input::{self, CsvOptions, Format, Input, InputError, InputFormat, Item, ReadJob};
+use crate::limiter::Limiter;
+use crate::progress::{Progress, ProgressMode};
+use crate::report::{self, ReportError, ReportFormat, ReportMode, ReportWriter, Row, Status};
+use crate::retry::{self, Class};
+use crate::stats::{Ending, Stats, Summary};
+
+/// Everything `run` needs, validated.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub input: Input,
+    pub input_format: InputFormat,
+    pub csv: CsvOptions,
+    pub report: PathBuf,
+    pub report_mode: ReportMode,
+    pub batch_size: usize,
+    pub qps: u32,
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    pub timeout: Duration,
+    pub endpoint: Endpoint,
+    pub region: Option<String>,
+    pub date: Option<String>,
+    pub progress: ProgressMode,
+    pub summary_json: Option<PathBuf>,
+}
+
+/// Send for real, or only pretend.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Everything but the calls; no credentials needed.
+    DryRun,
+    /// Calls signed with these credentials.
+    Send(Credentials),
+}
+
+/// A problem found before any call: exit 2.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
+}
+
+/// Why the run stopped early.
+#[derive(Debug, Clone)]
+struct Abort {
+    reason: String,
+}
+
+/// Shared by the dispatcher and every call task.
+struct Ctx {
+    client: Option<Client>,
+    limiter: Limiter,
+    stats: Arc<Stats>,
+    rows: mpsc::Sender<Vec<Row>>,
+    stop: CancellationToken,
+    abort: Mutex<Option<Abort>>,
+    max_attempts: u32,
+    date: Option<String>,
+}
+
+impl Ctx {
+    /// Stop the run for `reason` (the first reason wins).
+    fn abort(&self, reason: String) {
+        let mut abort = self.abort.lock().expect("abort lock");
+        if abort.is_none() {
+            tracing::error!(event = "abort", reason = %reason, "stopping: {reason}");
+            *abort = Some(Abort { reason });
+        }
+        self.stop.cancel();
+    }
+
+    async fn write(&self, rows: Vec<Row>) {
+        if rows.is_empty() {
+            return;
+        }
+        if self.rows.send(rows).await.is_err() {
+            self.abort("cannot write the report (see the error above)".into());
+        }
+    }
+}
+
+/// Run the job. Returns the summary (with the exit code in it) once every
+/// record read has its row, or the run was stopped.
+pub async fn run(
+    config: &RunConfig,
+    mode: Mode,
+    shutdown: CancellationToken,
+) -> Result<Summary, RunError> {
+    let started = Instant::now();
+    let sources = input::open(&config.input, config.input_format)?;
+    input::check_headers(&sources, &config.csv)?;
+    let client = match &mode {
+        Mode::DryRun => None,
+        Mode::Send(credentials) => Some(
+            Client::new(ClientConfig {
+                endpoint: config.endpoint.clone(),
+                credentials: credentials.clone(),
+                region: config.region.clone(),
+                language: Some("en-US".into()),
+                timeout: config.timeout,
+            })
+            .map_err(|e| RunError::Client(e.to_string()))?,
+        ),
+    };
+    let file = report::create(&config.report, config.report_mode)?;
+    let writer = ReportWriter::new(file, ReportFormat::for_path(&config.report), true).map_err(
+        |source| ReportError::Create {
+            path: config.report.clone(),
+            source,
+        },
+    )?;
+
+    let stats = Arc::new(Stats::default());
+    let stop = CancellationToken::new();
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let (stop, shutdown, interrupted) = (stop.clone(), shutdown.clone(), interrupted.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    interrupted.store(true, Ordering::SeqCst);
+                    stop.cancel();
+                }
+                _ = stop.cancelled() => {}
+            }
+        });
+    }
+
+    let file_paths: Vec<PathBuf> = sources.iter().filter_map(|s| s.path.clone()).collect();
+    let counted = !file_paths.is_empty() && file_paths.len() == sources.len();
+    let progress = Progress::new(config.progress, counted);
+    if counted && progress.is_drawn() {
+        let headers = sources.iter().filter(|s| s.format == Format::Csv).count() as u64;
+        let progress = progress.clone();
+        std::thread::spawn(move || {
+            if let Ok(lines) = input::count_lines(&file_paths) {
+                progress.set_total(lines.saturating_sub(headers));
+            }
+        });
+    }
+    let ticker = (!progress.is_drawn()).then(|| tokio::spawn(log_progress(stats.clone(), started)));
+
+    tracing::info!(
+        event = "start",
+        report = %config.report.display(),
+        dry_run = matches!(mode, Mode::DryRun),
+        endpoint = %config.endpoint,
+        "report: {}",
+        config.report.display()
+    );
+
+    // Writer thread: owns the report.
+    let (row_tx, mut row_rx) = mpsc::channel::<Vec<Row>>(256);
+    let writer_thread = {
+        let (stats, progress, path) = (stats.clone(), progress.clone(), config.report.clone());
+        std::thread::spawn(move || -> std::io::Result<()> {
+            let mut writer = writer;
+            while let Some(rows) = row_rx.blocking_recv() {
+                if let Err(e) = writer.write_rows(&rows) {
+                    tracing::error!(
+                        event = "report_error",
+                        "cannot write the report {}: {e}",
+                        path.display()
+                    );
+                    return Err(e);
+                }
+                for row in &rows {
+                    stats.count(row.status);
+                }
+                progress.advance(rows.len() as u64, &stats);
+            }
+            let file = writer.into_inner()?;
+            file.into_inner().map_err(|e| e.into_error())?.sync_all()
+        })
+    };
+
+    // Reader thread: blocks on reads, so it is a plain thread.
+    let (item_tx, item_rx) = mpsc::channel::<Vec<Item>>(8);
+    let (read_done_tx, read_done_rx) = oneshot::channel();
+    {
+        let job = ReadJob {
+            sources,
+            csv: config.csv.clone(),
+            dedup: Dedup::new(),
+            stats: stats.clone(),
+            stop: stop.clone(),
+        };
+        std::thread::spawn(move || {
+            let _ = read_done_tx.send(input::read_all(job, item_tx));
+        });
+    }
+
+    let (batch_tx, mut batch_rx) = mpsc::channel::<Batch>(2);
+    let batcher = tokio::spawn(batch::run(
+        item_rx,
+        batch_tx,
+        row_tx.clone(),
+        config.batch_size,
+        stats.clone(),
+        stop.clone(),
+    ));
+
+    let ctx = Arc::new(Ctx {
+        client,
+        limiter: Limiter::new(config.qps),
+        stats: stats.clone(),
+        rows: row_tx,
+        stop: stop.clone(),
+        abort: Mutex::new(None),
+        max_attempts: config.max_attempts,
+        date: config.date.clone(),
+    });
+
+    // Dispatcher.
+    let slots = Arc::new(Semaphore::new(config.concurrency));
+    let tracker = TaskTracker::new();
+    loop {
+        let batch = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            b = batch_rx.recv() => match b { Some(b) => b, None => break },
+        };
+        if ctx.client.is_none() {
+            ctx.write(dry_run_rows(&batch)).await;
+            continue;
+        }
+        let slot = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            s = slots.clone().acquire_owned() => s.expect("the semaphore is never closed"),
+        };
+        let ctx = ctx.clone();
+        tracker.spawn(async move {
+            process_batch(&ctx, batch).await;
+            drop(slot);
+        });
+    }
+    drop(batch_rx);
+    tracker.close();
+    tracker.wait().await;
+    let _ = batcher.await;
+
+    // The reader's verdict: a CSV header problem on stdin is a setup error.
+    let read_result = if stop.is_cancelled() {
+        Ok(())
+    } else {
+        read_done_rx.await.unwrap_or(Ok(()))
+    };
+
+    let abort = ctx.abort.lock().expect("abort lock").clone();
+    drop(ctx);
+    let writer_result = tokio::task::spawn_blocking(move || writer_thread.join())
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .unwrap_or_else(|| Err(std::io::Error::other("the report writer stopped")));
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    progress.finish();
+    read_result?;
+
+    let mut abort_reason = abort.map(|a| a.reason);
+    if let Err(e) = &writer_result {
+        abort_reason.get_or_insert_with(|| format!("cannot write the report: {e}"));
+    }
+    let ending = if interrupted.load(Ordering::SeqCst) {
+        Ending::Interrupted
+    } else if abort_reason.is_some() {
+        Ending::Aborted
+    } else {
+        Ending::Finished
+    };
+    let summary = Summary::new(
+        stats.snapshot(),
+        started.elapsed(),
+        ending,
+        abort_reason,
+        config.report.display().to_string(),
+        matches!(mode, Mode::DryRun),
+    );
+    let c = &summary.counts;
+    tracing::info!(
+        event = "summary",
+        records = c.records,
+        sent = c.sent,
+        ok = c.ok,
+        failed = c.failed,
+        invalid = c.invalid,
+        duplicate = c.duplicate,
+        unknown = c.unknown,
+        dry_run = c.dry_run,
+        already_done = c.already_done,
+        not_done = summary.not_done,
+        calls = c.calls,
+        retries = c.retries,
+        throttled = c.throttled,
+        split_calls = c.split_calls,
+        elapsed_secs = summary.elapsed_secs,
+        calls_per_sec = summary.calls_per_sec,
+        urls_per_sec = summary.urls_per_sec,
+        exit_code = summary.exit_code,
+        abort_reason = summary.abort_reason.as_deref(),
+        report = %summary.report,
+        "finished: exit {}",
+        summary.exit_code
+    );
+    if let Some(path) = &config.summary_json {
+        let json = serde_json::to_vec_pretty(&summary).expect("the summary serialises");
+        if let Err(e) = std::fs::write(path, json) {
+            tracing::error!(
+                event = "summary_error",
+                "cannot write --summary-json {}: {e}",
+                path.display()
+            );
+        }
+    }
+    Ok(summary)
+}
+
+/// A progress log line every 10 seconds, when no bar is drawn.
+async fn log_progress(stats: Arc<Stats>, started: Instant) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let c = stats.snapshot();
+        let secs = started.elapsed().as_secs_f64().max(0.001);
+        tracing::info!(
+            event = "progress",
+            records = c.records,
+            ok = c.ok,
+            failed = c.failed,
+            invalid = c.invalid,
+            duplicate = c.duplicate,
+            calls = c.calls,
+            throttled = c.throttled,
+            calls_per_sec = (c.calls as f64 / secs * 10.0).round() / 10.0,
+            "{} records read, {} ok, {} failed, {} calls ({:.1}/s), {} throttled",
+            c.records,
+            c.ok,
+            c.failed,
+            c.calls,
+            c.calls as f64 / secs,
+            c.throttled
+        );
+    }
+}
+
+fn dry_run_rows(batch: &Batch) -> Vec<Row> {
+    let finished_at = report::now_rfc3339();
+    batch
+        .records
+        .iter()
+        .map(|r| Row {
+            source: r.source.clone(),
+            line: r.line,
+            url: r.url.clone(),
+            status: Status::DryRun,
+            error_code: None,
+            error_message: None,
+            task_id: None,
+            request_id: None,
+            attempts: 0,
+            finished_at: finished_at.clone(),
+        })
+        .collect()
+}
+
+/// One batch to its rows, splitting it when the API refuses it whole for
+/// its content. Halves go on a stack, so the task holds one slot throughout.
+async fn process_batch(ctx: &Ctx, batch: Batch) {
+    let client = ctx.client.as_ref().expect("only called when sending");
+    ctx.stats
+        .sent
+        .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+    let mut stack = vec![batch];
+    while let Some(part) = stack.pop() {
+        let urls: Vec<String> = part.records.iter().map(|r| r.url.clone()).collect();
+        let is_half = part.attempts > 0;
+        let Some((answer, attempts)) = call(ctx, client, &urls, is_half).await else {
+            return; // stopped before it settled: no row; --resume sends it again
+        };
+        let attempts = part.attempts + attempts;
+        match retry::classify(&answer) {
+            Class::Success => {
+                let Answer::Success(success) = &answer else {
+                    unreachable!()
+                };
+                ctx.write(success_rows(&part, success, attempts)).await;
+            }
+            Class::Content if part.records.len() > 1 => {
+                tracing::debug!(
+                    event = "split",
+                    urls = part.records.len(),
+                    code = answer.code().unwrap_or_default(),
+                    "batch refused whole; trying halves"
+                );
+                let mut left = part.records;
+                let right = left.split_off(left.len() / 2);
+                stack.push(Batch {
+                    records: right,
+                    attempts,
+                });
+                stack.push(Batch {
+                    records: left,
+                    attempts,
+                });
+            }
+            Class::Fatal => {
+                let (code, message) = code_and_message(&answer);
+                ctx.abort(format!("{code}: {}", retry::fatal_advice(&code)));
+                ctx.write(failed_rows(&part, &answer, &code, &message, attempts))
+                    .await;
+                return;
+            }
+            _ => {
+                let (code, message) = code_and_message(&answer);
+                ctx.write(failed_rows(&part, &answer, &code, &message, attempts))
+                    .await;
+            }
+        }
+    }
+}
+
+/// Why an attempt did not settle the batch.
+#[derive(Debug)]
+enum Again {
+    /// Throttled or transient: worth another attempt.
+    Retry(Answer),
+    /// The run is stopping.
+    Stopped,
+}
+
+/// Attempts of one call until an answer settles it, `--max-attempts` run
+/// out, or the run stops. `None` when it stopped unsettled.
+async fn call(ctx: &Ctx, client: &Client, urls: &[String], is_half: bool) -> Option<(Answer, u32)> {
+    let attempts = AtomicU32::new(0);
+    let attempt = || async {
+        tokio::select! {
+            biased;
+            _ = ctx.stop.cancelled() => return Err(Again::Stopped),
+            _ = ctx.limiter.acquire() => {}
+        }
+        let n = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+        ctx.stats.calls.fetch_add(1, Ordering::Relaxed);
+        if n > 1 {
+            ctx.stats.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        if is_half {
+            ctx.stats.split_calls.fetch_add(1, Ordering::Relaxed);
+        }
+        let answer = client.enable_caches(urls, ctx.date.as_deref()).await;
+        match retry::classify(&answer) {
+            Class::Throttled => {
+                ctx.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                if ctx.limiter.throttled() {
+                    tracing::info!(
+                        event = "slow_down",
+                        rate = (ctx.limiter.rate() * 10.0).round() / 10.0,
+                        "throttled repeatedly (is another job using this account?): slowing to {:.1} calls/s",
+                        ctx.limiter.rate()
+                    );
+                }
+                Err(Again::Retry(answer))
+            }
+            Class::Transient => Err(Again::Retry(answer)),
+            _ => Ok(answer),
+        }
+    };
+    let stop = ctx.stop.clone();
+    let result = attempt
+        .retry(retry::backoff(ctx.max_attempts))
+        .sleep(move |d| {
+            let stop = stop.clone();
+            async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = stop.cancelled() => {}
+                }
+            }
+        })
+        .when(|e| matches!(e, Again::Retry(_)) && !ctx.stop.is_cancelled())
+        .notify(|e, wait| {
+            if let Again::Retry(answer) = e {
+                tracing::debug!(
+                    event = "retry",
+                    code = answer.code().unwrap_or_default(),
+                    wait_ms = wait.as_millis() as u64,
+                    "retrying a batch of {} after {:?}",
+                    urls.len(),
+                    wait
+                );
+            }
+        })
+        .await;
+    let n = attempts.load(Ordering::Relaxed);
+    match result {
+        Ok(answer) => Some((answer, n)),
+        // Stopped between attempts: not settled, whatever the last answer was.
+        Err(Again::Retry(_)) if ctx.stop.is_cancelled() && n < ctx.max_attempts => None,
+        Err(Again::Retry(answer)) => Some((answer, n)),
+        Err(Again::Stopped) => None,
+    }
+}
+
+fn code_and_message(answer: &Answer) -> (String, String) {
+    match answer {
+        Answer::Success(_) => (String::new(), String::new()),
+        Answer::Error(e) => (e.code.clone(), e.message.clone()),
+        Answer::Fault(f) => (f.code(), f.message.clone()),
+    }
+}
+
+fn success_rows(part: &Batch, success: &crate::client::Success, attempts: u32) -> Vec<Row> {
+    let ok: HashSet<&str> = success.success_urls.iter().map(String::as_str).collect();
+    let failed: HashSet<&str> = success.fail_urls.iter().map(String::as_str).collect();
+    let finished_at = report::now_rfc3339();
+    part.records
+        .iter()
+        .map(|r| {
+            let (status, code, message) = if failed.contains(r.url.as_str()) {
+                (
+                    Status::Failed,
+                    Some("FailUrls".to_string()),
+                    Some("the API listed this URL in FailUrls".to_string()),
+                )
+            } else if ok.contains(r.url.as_str()) {
+                (Status::Ok, None, None)
+            } else {
+                (
+                    Status::Unknown,
+                    None,
+                    Some(
+                        "the call succeeded, but this URL was in neither SuccessUrls nor FailUrls"
+                            .to_string(),
+                    ),
+                )
+            };
+            Row {
+                source: r.source.clone(),
+                line: r.line,
+                url: r.url.clone(),
+                status,
+                error_code: code,
+                error_message: message,
+                task_id: success.task_id.clone(),
+                request_id: success.request_id.clone(),
+                attempts,
+                finished_at: finished_at.clone(),
+            }
+        })
+        .collect()
+}
+
+fn failed_rows(
+    part: &Batch,
+    answer: &Answer,
+    code: &str,
+    message: &str,
+    attempts: u32,
+) -> Vec<Row> {
+    let request_id = match answer {
+        Answer::Error(e) => e.request_id.clone(),
+        _ => None,
+    };
+    let finished_at = report::now_rfc3339();
+    part.records
+        .iter()
+        .map(|r| Row {
+            source: r.source.clone(),
+            line: r.line,
+            url: r.url.clone(),
+            status: Status::Failed,
+            error_code: Some(code.to_string()),
+            error_message: Some(message.to_string()),
+            task_id: None,
+            request_id: request_id.clone(),
+            attempts,
+            finished_at: finished_at.clone(),
+        })
+        .collect()
+}

@@ -1,0 +1,374 @@
+//! Counters shared by the pipeline's stages, and the end-of-run summary
+//! built from them.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::report::Status;
+
+/// Live counters. Rows are counted by the writer, as they reach the report.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Input records read (header, blank and comment lines excluded).
+    pub records: AtomicU64,
+    pub ok: AtomicU64,
+    pub failed: AtomicU64,
+    pub invalid: AtomicU64,
+    pub duplicate: AtomicU64,
+    pub unknown: AtomicU64,
+    pub dry_run: AtomicU64,
+    /// URLs already `ok` in a resumed report: no new row.
+    pub already_done: AtomicU64,
+    /// Unique URLs handed to calls.
+    pub sent: AtomicU64,
+    /// API calls made (every attempt).
+    pub calls: AtomicU64,
+    /// Attempts after the first, for throttled and transient answers.
+    pub retries: AtomicU64,
+    /// Throttled answers.
+    pub throttled: AtomicU64,
+    /// Calls made for halves of batches refused whole.
+    pub split_calls: AtomicU64,
+    /// Batches formed (the calls a dry run would make).
+    pub batches: AtomicU64,
+    /// Sources that could not be read to the end.
+    pub input_errors: AtomicU64,
+}
+
+fn get(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+impl Stats {
+    /// Count a row that reached the report.
+    pub fn count(&self, status: Status) {
+        let counter = match status {
+            Status::Ok => &self.ok,
+            Status::Failed => &self.failed,
+            Status::Invalid => &self.invalid,
+            Status::Duplicate => &self.duplicate,
+            Status::Unknown => &self.unknown,
+            Status::DryRun => &self.dry_run,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records with a final status so far (rows, plus already done).
+    pub fn settled(&self) -> u64 {
+        get(&self.ok)
+            + get(&self.failed)
+            + get(&self.invalid)
+            + get(&self.duplicate)
+            + get(&self.unknown)
+            + get(&self.dry_run)
+            + get(&self.already_done)
+    }
+
+    pub fn snapshot(&self) -> Counts {
+        Counts {
+            records: get(&self.records),
+            sent: get(&self.sent),
+            ok: get(&self.ok),
+            failed: get(&self.failed),
+            invalid: get(&self.invalid),
+            duplicate: get(&self.duplicate),
+            unknown: get(&self.unknown),
+            dry_run: get(&self.dry_run),
+            already_done: get(&self.already_done),
+            calls: get(&self.calls),
+            retries: get(&self.retries),
+            throttled: get(&self.throttled),
+            split_calls: get(&self.split_calls),
+            batches: get(&self.batches),
+        }
+    }
+}
+
+/// A copy of the counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub records: u64,
+    pub sent: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub invalid: u64,
+    pub duplicate: u64,
+    pub unknown: u64,
+    pub dry_run: u64,
+    pub already_done: u64,
+    pub calls: u64,
+    pub retries: u64,
+    pub throttled: u64,
+    pub split_calls: u64,
+    pub batches: u64,
+}
+
+impl Counts {
+    /// Records read that got no final status (the run stopped first).
+    pub fn not_done(&self) -> u64 {
+        let settled = self.ok
+            + self.failed
+            + self.invalid
+            + self.duplicate
+            + self.unknown
+            + self.dry_run
+            + self.already_done;
+        self.records.saturating_sub(settled)
+    }
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    /// Every record has its final status.
+    Finished,
+    /// A fatal answer stopped the run.
+    Aborted,
+    /// SIGINT or SIGTERM stopped the run.
+    Interrupted,
+}
+
+/// The end-of-run summary (stderr, and `--summary-json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Records read that got no row because the run stopped first.
+    pub not_done: u64,
+    pub elapsed_secs: f64,
+    pub calls_per_sec: f64,
+    pub urls_per_sec: f64,
+    pub ending: Ending,
+    pub exit_code: u8,
+    pub abort_reason: Option<String>,
+    pub report: String,
+    pub dry_run_mode: bool,
+}
+
+impl Summary {
+    pub fn new(
+        counts: Counts,
+        elapsed: Duration,
+        ending: Ending,
+        abort_reason: Option<String>,
+        report: String,
+        dry_run_mode: bool,
+    ) -> Summary {
+        let secs = elapsed.as_secs_f64();
+        let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        let not_done = counts.not_done();
+        let exit_code = match ending {
+            Ending::Interrupted => 130,
+            Ending::Aborted => 3,
+            Ending::Finished if counts.failed + counts.invalid + counts.unknown + not_done > 0 => 1,
+            Ending::Finished => 0,
+        };
+        Summary {
+            calls_per_sec: round2(per_sec(counts.calls)),
+            urls_per_sec: round2(per_sec(
+                counts.ok + counts.failed + counts.unknown + counts.dry_run,
+            )),
+            elapsed_secs: round2(secs),
+            counts,
+            not_done,
+            ending,
+            exit_code,
+            abort_reason,
+            report,
+            dry_run_mode,
+        }
+    }
+
+    /// The human summary for stderr.
+    pub fn render(&self) -> String {
+        let c = &self.counts;
+        let mut out = String::new();
+        let verdict = match (&self.ending, self.exit_code) {
+            (Ending::Interrupted, _) => "interrupted",
+            (Ending::Aborted, _) => "aborted",
+            (_, 0) => "done",
+            _ => "done, with problems",
+        };
+        let _ = writeln!(
+            out,
+            "cdn-unblock: {verdict} in {} (exit {})",
+            human_duration(self.elapsed_secs),
+            self.exit_code
+        );
+        let _ = writeln!(
+            out,
+            "  records {:>9}   ok {}   failed {}   invalid {}   duplicate {}   unknown {}",
+            c.records, c.ok, c.failed, c.invalid, c.duplicate, c.unknown
+        );
+        if self.dry_run_mode {
+            let _ = writeln!(
+                out,
+                "  dry run {:>9}   would make {} calls (about {} at 40 calls/s)",
+                c.dry_run,
+                c.batches,
+                human_duration(c.batches as f64 / 40.0)
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  calls   {:>9}   retries {}   throttled {}   split {}   {:.1} calls/s   {:.0} URLs/s",
+                c.calls,
+                c.retries,
+                c.throttled,
+                c.split_calls,
+                self.calls_per_sec,
+                self.urls_per_sec
+            );
+        }
+        if c.already_done > 0 {
+            let _ = writeln!(
+                out,
+                "  already done (ok in the report before): {}",
+                c.already_done
+            );
+        }
+        if self.not_done > 0 {
+            let _ = writeln!(
+                out,
+                "  not done {:>8}   (read, but the run stopped before they settled: re-run with --resume)",
+                self.not_done
+            );
+        }
+        if let Some(reason) = &self.abort_reason {
+            let _ = writeln!(out, "  stopped: {reason}");
+        }
+        let _ = writeln!(out, "  report  {}", self.report);
+        out
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// `1h 02m 03s`, `2m 05s`, `3.4s`.
+pub fn human_duration(secs: f64) -> String {
+    if secs < 60.0 {
+        return format!("{secs:.1}s");
+    }
+    let total = secs.round() as u64;
+    let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m {s:02}s")
+    } else {
+        format!("{m}m {s:02}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_design() {
+        let s = |counts: Counts, ending| {
+            Summary::new(
+                counts,
+                Duration::from_secs(2),
+                ending,
+                None,
+                "r.csv".into(),
+                false,
+            )
+            .exit_code
+        };
+        let all_ok = Counts {
+            records: 3,
+            ok: 2,
+            duplicate: 1,
+            ..Counts::default()
+        };
+        assert_eq!(s(all_ok, Ending::Finished), 0);
+        let resumed = Counts {
+            records: 3,
+            ok: 1,
+            already_done: 2,
+            ..Counts::default()
+        };
+        assert_eq!(s(resumed, Ending::Finished), 0);
+        for (field, _) in [("failed", ()), ("invalid", ()), ("unknown", ())] {
+            let mut c = all_ok;
+            c.records += 1;
+            match field {
+                "failed" => c.failed = 1,
+                "invalid" => c.invalid = 1,
+                _ => c.unknown = 1,
+            }
+            assert_eq!(s(c, Ending::Finished), 1, "{field}");
+        }
+        assert_eq!(s(all_ok, Ending::Aborted), 3);
+        assert_eq!(s(all_ok, Ending::Interrupted), 130);
+        // Records without a final status are a problem too.
+        let short = Counts {
+            records: 5,
+            ok: 2,
+            ..Counts::default()
+        };
+        assert_eq!(s(short, Ending::Finished), 1);
+    }
+
+    #[test]
+    fn summary_json_has_the_design_fields() {
+        let counts = Counts {
+            records: 10,
+            sent: 8,
+            ok: 7,
+            failed: 1,
+            invalid: 1,
+            duplicate: 1,
+            calls: 4,
+            retries: 1,
+            throttled: 1,
+            ..Counts::default()
+        };
+        let s = Summary::new(
+            counts,
+            Duration::from_secs(2),
+            Ending::Finished,
+            None,
+            "r.csv".into(),
+            false,
+        );
+        let v = serde_json::to_value(&s).unwrap();
+        for key in [
+            "records",
+            "sent",
+            "ok",
+            "failed",
+            "invalid",
+            "duplicate",
+            "unknown",
+            "already_done",
+            "calls",
+            "retries",
+            "throttled",
+            "elapsed_secs",
+            "calls_per_sec",
+            "urls_per_sec",
+            "exit_code",
+            "abort_reason",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["calls_per_sec"], 2.0);
+        assert_eq!(v["urls_per_sec"], 4.0);
+        assert_eq!(v["exit_code"], 1);
+        assert!(s.render().contains("records"));
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(3.44), "3.4s");
+        assert_eq!(human_duration(125.0), "2m 05s");
+        assert_eq!(human_duration(3723.0), "1h 02m 03s");
+    }
+}
