@@ -167,11 +167,11 @@ async fn throttling_answers_inside_http_200_with_the_configured_code() {
             .filter(|c| c.outcome == Outcome::Throttled)
             .collect();
         assert_eq!(throttled.len(), 3);
-        // A throttled call is not processed.
+        // A throttled call is not processed (the log still says what it asked for).
         assert!(
             throttled
                 .iter()
-                .all(|c| c.task_id.is_none() && c.urls.is_empty())
+                .all(|c| c.task_id.is_none() && c.urls.len() == 1)
         );
         sim.stop().await;
     }

@@ -287,7 +287,11 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         request_id: None,
     };
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
+        Ok(b) => {
+            // Log what was asked for, even if the call is refused or throttled.
+            record.urls = rules::requested_urls(&b);
+            b
+        }
         Err(_) => {
             record.outcome = Outcome::Refused;
             let refusal = Refusal::new(
@@ -384,7 +388,6 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
             return sim.answer_error(record, refusal, request_id, latency).await;
         }
     };
-    record.urls = call.urls.clone();
     record.date = call.date.clone();
     if let Some(bad) = call
         .urls

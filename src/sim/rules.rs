@@ -343,6 +343,23 @@ pub fn parse_body(cfg: &SimConfig, body: &[u8]) -> Result<Call, Refusal> {
     Ok(Call { urls: list, date })
 }
 
+/// The `Urls` a body asks for, leniently (for the log): strings only.
+pub fn requested_urls(body: &[u8]) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Asked {
+        #[serde(rename = "Urls", default)]
+        urls: Vec<Value>,
+    }
+    serde_json::from_slice::<Asked>(body)
+        .map(|a| {
+            a.urls
+                .into_iter()
+                .filter_map(|u| u.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn is_date(s: &str) -> bool {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(s, format).is_ok()

@@ -1,0 +1,400 @@
+//! End-to-end benchmarks: the real binary, real sockets, the simulator's log.
+//!
+//! Not a test: it prints measurements. Each mode is one command:
+//!
+//! ```text
+//! cargo bench --bench e2e -- at-cap --urls 40000 --latency-ms 20-80
+//! cargo bench --bench e2e -- at-cap --urls 20000 --latency-ms 20-80 --competitor 20
+//! cargo bench --bench e2e -- fixed-rate --rate 40 --competitor 20 --seconds 30
+//! ```
+//!
+//! The simulator runs as its own process (`cdn-unblock simulate --log`), the
+//! client as another (`cdn-unblock run`), measured with `wait4` (CPU seconds
+//! and peak RSS of that process alone). Calls per second, the busiest
+//! one-second window and throttled answers come from the simulator's log.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cdn_unblock::client::{Answer, Client, ClientConfig, Endpoint};
+use cdn_unblock::credentials::{Credentials, Secret};
+use cdn_unblock::sim::{CallRecord, Outcome};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cdn-unblock");
+const COMPETITOR_HOST: &str = "competitor.example.com";
+
+type Args = HashMap<String, String>;
+
+fn parse_args() -> (String, Args) {
+    let mut it = std::env::args().skip(1).filter(|a| a != "--bench");
+    let mode = it.next().unwrap_or_else(|| "at-cap".into());
+    let mut args = HashMap::new();
+    while let Some(key) = it.next() {
+        let key = key.trim_start_matches("--").to_string();
+        let value = it.next().unwrap_or_default();
+        args.insert(key, value);
+    }
+    (mode, args)
+}
+
+fn arg<T: std::str::FromStr>(args: &Args, key: &str, default: T) -> T {
+    args.get(key)
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("bad --{key} {v}")))
+        .unwrap_or(default)
+}
+
+/// What `wait4` says about one finished child.
+struct Measured {
+    wall: f64,
+    cpu: f64,
+    max_rss_mb: f64,
+    code: i32,
+}
+
+fn run_measured(cmd: &mut Command) -> Measured {
+    let start = Instant::now();
+    let child = cmd.spawn().expect("spawn the client");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our own child, and both pointers are valid for writes.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    std::mem::forget(child); // already reaped
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Measured {
+        wall: start.elapsed().as_secs_f64(),
+        cpu: secs(usage.ru_utime) + secs(usage.ru_stime),
+        max_rss_mb: usage.ru_maxrss as f64 / 1024.0,
+        code: if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        },
+    }
+}
+
+struct Sim {
+    child: Child,
+    endpoint: String,
+    log: PathBuf,
+}
+
+fn start_sim(dir: &Path, extra: &[String]) -> Sim {
+    let log = dir.join("sim.jsonl");
+    let mut child = Command::new(BIN)
+        .args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            "1",
+            "--log",
+        ])
+        .arg(&log)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the simulator");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let endpoint = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    Sim {
+        child,
+        endpoint,
+        log,
+    }
+}
+
+impl Sim {
+    fn stop(mut self) -> Vec<CallRecord> {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// The most calls in any window `[t, t + 1 s)`.
+fn busiest_second(times_ms: &[f64]) -> usize {
+    let mut best = 0;
+    let mut lo = 0;
+    for hi in 0..times_ms.len() {
+        while times_ms[hi] - times_ms[lo] >= 1000.0 {
+            lo += 1;
+        }
+        best = best.max(hi - lo + 1);
+    }
+    best
+}
+
+fn is_competitor(c: &CallRecord) -> bool {
+    c.urls.iter().any(|u| u.contains(COMPETITOR_HOST))
+}
+
+fn sim_credentials() -> Credentials {
+    Credentials {
+        secret_id: "AKIDsimulator".into(),
+        secret_key: Secret::new("simulator-secret"),
+        token: None,
+    }
+}
+
+/// Another job on the same account: one-URL calls at a fixed rate, no
+/// adaptation, until `stop`. Returns (calls, throttled).
+fn spawn_competitor(
+    endpoint: &str,
+    rate: f64,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(u64, u64)> {
+    let endpoint = endpoint.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(fixed_rate_sender(
+            &endpoint,
+            rate,
+            COMPETITOR_HOST,
+            move || stop.load(Ordering::Relaxed),
+        ))
+    })
+}
+
+async fn fixed_rate_sender(
+    endpoint: &str,
+    rate: f64,
+    host: &str,
+    done: impl Fn() -> bool,
+) -> (u64, u64) {
+    let client = Arc::new(
+        Client::new(ClientConfig {
+            endpoint: Endpoint::parse(endpoint).unwrap(),
+            credentials: sim_credentials(),
+            region: None,
+            language: None,
+            timeout: Duration::from_secs(10),
+        })
+        .unwrap(),
+    );
+    let calls = Arc::new(AtomicU64::new(0));
+    let throttled = Arc::new(AtomicU64::new(0));
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut n = 0u64;
+    let mut tasks = Vec::new();
+    while !done() {
+        tick.tick().await;
+        n += 1;
+        let (client, calls, throttled) = (client.clone(), calls.clone(), throttled.clone());
+        let url = format!("https://{host}/{n}");
+        tasks.push(tokio::spawn(async move {
+            let answer = client.enable_caches(&[url], None).await;
+            calls.fetch_add(1, Ordering::Relaxed);
+            if let Answer::Error(e) = answer {
+                if e.code == "UnauthorizedOperation.OperationTooOften" {
+                    throttled.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    (
+        calls.load(Ordering::Relaxed),
+        throttled.load(Ordering::Relaxed),
+    )
+}
+
+fn workdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cdn-unblock-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_input(dir: &Path, urls: usize) -> PathBuf {
+    let path = dir.join("urls.txt");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for i in 0..urls {
+        writeln!(
+            out,
+            "https://static.example.com/img/{:03}/{i:08}.jpg",
+            i % 997
+        )
+        .unwrap();
+    }
+    out.flush().unwrap();
+    path
+}
+
+fn report_rows(path: &Path) -> (usize, usize) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut rows = 0;
+    let mut ok = 0;
+    for line in text.lines().skip(1) {
+        rows += 1;
+        if line.contains(",ok,") {
+            ok += 1;
+        }
+    }
+    (rows, ok)
+}
+
+fn at_cap(args: &Args) {
+    let urls: usize = arg(args, "urls", 40_000);
+    let latency: String = arg(args, "latency-ms", "20-80".to_string());
+    let qps: u32 = arg(args, "qps", 40);
+    let sim_qps: u32 = arg(args, "sim-qps", 40);
+    let batch: usize = arg(args, "batch-size", 100);
+    let competitor: f64 = arg(args, "competitor", 0.0);
+    let sim_extra: String = arg(args, "sim-args", String::new());
+    let dir = workdir();
+    let input = write_input(&dir, urls);
+    let report = dir.join("report.csv");
+    let mut extra = vec![
+        "--latency-ms".to_string(),
+        latency.clone(),
+        "--qps".into(),
+        sim_qps.to_string(),
+        "--max-urls".into(),
+        batch.max(100).to_string(),
+    ];
+    extra.extend(sim_extra.split_whitespace().map(str::to_string));
+    let sim = start_sim(&dir, &extra);
+    let stop = Arc::new(AtomicBool::new(false));
+    let rival =
+        (competitor > 0.0).then(|| spawn_competitor(&sim.endpoint, competitor, stop.clone()));
+    if rival.is_some() {
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let m = run_measured(
+        Command::new(BIN)
+            .args(["run", "--progress", "never", "-q", "--force", "--qps"])
+            .arg(qps.to_string())
+            .arg("--batch-size")
+            .arg(batch.to_string())
+            .arg("--endpoint")
+            .arg(&sim.endpoint)
+            .arg("-o")
+            .arg(&report)
+            .arg(&input)
+            .env("TENCENTCLOUD_SECRET_ID", "AKIDsimulator")
+            .env("TENCENTCLOUD_SECRET_KEY", "simulator-secret")
+            .stderr(Stdio::inherit()),
+    );
+    stop.store(true, Ordering::Relaxed);
+    let rival = rival.map(|h| h.join().unwrap());
+    let calls = sim.stop();
+    let ours: Vec<&CallRecord> = calls.iter().filter(|c| !is_competitor(c)).collect();
+    let times: Vec<f64> = ours.iter().map(|c| c.elapsed_ms).collect();
+    let all_times: Vec<f64> = calls.iter().map(|c| c.elapsed_ms).collect();
+    let throttled = ours
+        .iter()
+        .filter(|c| c.outcome == Outcome::Throttled)
+        .count();
+    let span = (times.last().unwrap() - times.first().unwrap()) / 1000.0;
+    let sustained = (times.len() - 1) as f64 / span;
+    let (rows, ok) = report_rows(&report);
+    println!(
+        "## at-cap: {urls} URLs, batch {batch}, --qps {qps}, simulator --qps {sim_qps}, latency {latency} ms{}",
+        if competitor > 0.0 {
+            format!(", competitor at {competitor} calls/s")
+        } else {
+            String::new()
+        }
+    );
+    println!("client exit code          {}", m.code);
+    println!("calls (ours, all tries)   {}", ours.len());
+    println!(
+        "sustained calls/s         {sustained:.2}   (first to last call at the simulator, {span:.1} s)"
+    );
+    println!(
+        "busiest 1 s window        {} of ours, {} with the competitor",
+        busiest_second(&times),
+        busiest_second(&all_times)
+    );
+    println!(
+        "throttled answers         {throttled} ({:.2}% of our calls)",
+        100.0 * throttled as f64 / ours.len() as f64
+    );
+    if let Some((their_calls, their_throttled)) = rival {
+        println!(
+            "competitor                {their_calls} calls, {their_throttled} throttled ({:.1}%)",
+            100.0 * their_throttled as f64 / their_calls.max(1) as f64
+        );
+        let accepted = ours.len() - throttled;
+        println!("our accepted calls/s      {:.2}", accepted as f64 / span);
+    }
+    println!("report rows               {rows} for {urls} URLs, {ok} ok");
+    println!(
+        "client wall / CPU         {:.2} s / {:.2} s user+sys ({:.2}% of one core)",
+        m.wall,
+        m.cpu,
+        100.0 * m.cpu / m.wall
+    );
+    println!("client peak RSS           {:.1} MB", m.max_rss_mb);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn fixed_rate(args: &Args) {
+    let rate: f64 = arg(args, "rate", 40.0);
+    let competitor: f64 = arg(args, "competitor", 20.0);
+    let seconds: f64 = arg(args, "seconds", 30.0);
+    let latency: String = arg(args, "latency-ms", "20-80".to_string());
+    let dir = workdir();
+    let sim = start_sim(&dir, &["--latency-ms".to_string(), latency]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let rival = spawn_competitor(&sim.endpoint, competitor, stop.clone());
+    std::thread::sleep(Duration::from_secs(2));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let (calls, throttled) = rt.block_on(fixed_rate_sender(
+        &sim.endpoint,
+        rate,
+        "fixed.example.com",
+        move || Instant::now() >= until,
+    ));
+    stop.store(true, Ordering::Relaxed);
+    let (their_calls, their_throttled) = rival.join().unwrap();
+    sim.stop();
+    println!(
+        "## fixed-rate sender at {rate} calls/s, competitor at {competitor} calls/s, {seconds} s"
+    );
+    println!(
+        "fixed sender              {calls} calls, {throttled} throttled ({:.1}%)",
+        100.0 * throttled as f64 / calls as f64
+    );
+    println!(
+        "competitor                {their_calls} calls, {their_throttled} throttled ({:.1}%)",
+        100.0 * their_throttled as f64 / their_calls.max(1) as f64
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn main() {
+    let (mode, args) = parse_args();
+    match mode.as_str() {
+        "at-cap" => at_cap(&args),
+        "fixed-rate" => fixed_rate(&args),
+        other => {
+            eprintln!("unknown mode `{other}`: at-cap, fixed-rate");
+            std::process::exit(2);
+        }
+    }
+}
