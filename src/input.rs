@@ -749,8 +749,29 @@ fn read_csv<R: Read>(
     }
 }
 
-/// Count the lines of `paths`, for a progress bar's total. Runs alongside
-/// the reader, never in front of it.
+/// A job that counts the input's lines (for a progress bar's total), when
+/// the input can be read twice: files and the built-in sample, not stdin.
+pub type LineCounter = Box<dyn FnOnce() -> io::Result<u64> + Send>;
+
+pub fn line_counter(input: &Input) -> Option<LineCounter> {
+    match input {
+        Input::Stdin => None,
+        Input::Files(paths) if paths.iter().any(|p| p.as_os_str() == "-") => None,
+        Input::Files(paths) => {
+            let paths = paths.clone();
+            Some(Box::new(move || count_lines(&paths)))
+        }
+        Input::Embedded { data, .. } => {
+            let data: &'static [u8] = data;
+            Some(Box::new(move || {
+                let newlines = memchr::memchr_iter(b'\n', data).count() as u64;
+                Ok(newlines + u64::from(!data.is_empty() && !data.ends_with(b"\n")))
+            }))
+        }
+    }
+}
+
+/// Count the lines of `paths`.
 pub fn count_lines(paths: &[PathBuf]) -> io::Result<u64> {
     let mut total = 0u64;
     let mut buf = vec![0u8; 256 * 1024];
@@ -762,7 +783,7 @@ pub fn count_lines(paths: &[PathBuf]) -> io::Result<u64> {
             if n == 0 {
                 break;
             }
-            total += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+            total += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
             last = buf[n - 1];
         }
         if last != b'\n' {

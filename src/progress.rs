@@ -164,24 +164,29 @@ fn status_line(stats: &Stats) -> String {
     line
 }
 
+/// A style; `{rate}` is URLs per second in whole numbers.
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .expect("a valid template")
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} URLs/s", state.per_sec());
+            },
+        )
+        .progress_chars("=> ")
+}
+
 fn counting_style() -> ProgressStyle {
-    ProgressStyle::with_template(
-        "{spinner:.green} {elapsed_precise} {pos} URLs (counting…) · {per_sec} · {msg}",
-    )
-    .expect("a valid template")
+    style("{spinner:.green} {elapsed_precise} {pos} URLs (counting…) · {rate} · {msg}")
 }
 
 fn total_style() -> ProgressStyle {
-    ProgressStyle::with_template(
-        "{spinner:.green} {elapsed_precise} [{wide_bar:.cyan/blue}] {pos}/{len} URLs · {per_sec} · ETA {eta} · {msg}",
+    style(
+        "{spinner:.green} {elapsed_precise} [{wide_bar:.cyan/blue}] {pos}/{len} · {rate} · ETA {eta} · {msg}",
     )
-    .expect("a valid template")
-    .progress_chars("=> ")
 }
 
 fn streaming_style() -> ProgressStyle {
-    ProgressStyle::with_template(
-        "{spinner:.green} {elapsed_precise} {pos} URLs from stdin · {per_sec} · {msg}",
-    )
-    .expect("a valid template")
+    style("{spinner:.green} {elapsed_precise} {pos} URLs from stdin · {rate} · {msg}")
 }

@@ -159,14 +159,14 @@ pub async fn run(
         });
     }
 
-    let file_paths: Vec<PathBuf> = sources.iter().filter_map(|s| s.path.clone()).collect();
-    let counted = !file_paths.is_empty() && file_paths.len() == sources.len();
-    let progress = Progress::new(config.progress, counted);
-    if counted && progress.is_drawn() {
+    // The bar's total: input lines, counted alongside the run, never in front of it.
+    let counter = input::line_counter(&config.input);
+    let progress = Progress::new(config.progress, counter.is_some());
+    if let (Some(count), true) = (counter, progress.is_drawn()) {
         let headers = sources.iter().filter(|s| s.format == Format::Csv).count() as u64;
         let progress = progress.clone();
         std::thread::spawn(move || {
-            if let Ok(lines) = input::count_lines(&file_paths) {
+            if let Ok(lines) = count() {
                 progress.set_total(lines.saturating_sub(headers));
             }
         });
