@@ -115,6 +115,7 @@ fn finish(summary: &Summary, log: LogFormat) -> ExitCode {
 
 async fn run(args: RunArgs, log: LogFormat) -> ExitCode {
     let dry_run = args.dry_run;
+    let profile = args.profile.clone();
     let config = match args.into_config() {
         Ok(c) => c,
         Err(e) => return usage(&e.to_string()),
@@ -122,7 +123,7 @@ async fn run(args: RunArgs, log: LogFormat) -> ExitCode {
     let mode = if dry_run {
         Mode::DryRun
     } else {
-        match credentials::resolve(|name| std::env::var(name).ok()) {
+        match credentials::resolve(|name| std::env::var(name).ok(), profile.as_deref()) {
             Ok(c) => Mode::Send(c),
             Err(e) => return usage(&e.to_string()),
         }

@@ -167,14 +167,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, help_heading = "API")]
     pub date: Option<String>,
 
-    /// Section of the credentials file to use.
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "default",
-        help_heading = "API"
-    )]
-    pub profile: String,
+    /// Use this section of the credentials file ($TENCENTCLOUD_CREDENTIALS_FILE or
+    /// ~/.tencentcloud/credentials) instead of the environment [default: the
+    /// environment, then the file's [default] section]
+    #[arg(long, value_name = "NAME", help_heading = "API")]
+    pub profile: Option<String>,
 
     /// Progress bar on stderr; `auto` draws it only on a terminal (otherwise a
     /// progress log line every 10 seconds).
@@ -192,11 +189,6 @@ impl RunArgs {
     pub fn into_config(self) -> Result<RunConfig, UsageError> {
         let endpoint =
             Endpoint::parse(&self.endpoint).map_err(|e| UsageError(format!("--endpoint {e}")))?;
-        if self.resume {
-            return Err(UsageError(
-                "--resume is not available yet: re-run with a new --report, or --force to start over".into(),
-            ));
-        }
         let input = if self.inputs.is_empty()
             || (self.inputs.len() == 1 && self.inputs[0].as_os_str() == "-")
         {
@@ -208,14 +200,9 @@ impl RunArgs {
             Input::Files(self.inputs)
         };
         let (report, report_mode) = match self.report {
-            Some(path) => (
-                path,
-                if self.force {
-                    ReportMode::Overwrite
-                } else {
-                    ReportMode::New
-                },
-            ),
+            Some(path) if self.resume => (path, ReportMode::Append),
+            Some(path) if self.force => (path, ReportMode::Overwrite),
+            Some(path) => (path, ReportMode::New),
             None => (report::default_path(), ReportMode::New),
         };
         Ok(RunConfig {

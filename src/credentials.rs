@@ -6,6 +6,7 @@
 //! is signed or a token header is set.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// A string that must never be printed: a SecretKey or a session token.
 #[derive(Clone, PartialEq, Eq)]
@@ -66,18 +67,23 @@ pub const ENV_TOKENS: [&str; 3] = [
     "TENCENTCLOUD_SECURITY_TOKEN",
 ];
 
+/// Where the credentials file is named.
+pub const ENV_CREDENTIALS_FILE: &str = "TENCENTCLOUD_CREDENTIALS_FILE";
+
 /// No usable credentials: exit 2, naming what to set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialsError {
     #[error(
-        "no credentials found: set {ENV_SECRET_ID} and {ENV_SECRET_KEY} (plus TENCENTCLOUD_SESSION_TOKEN for temporary keys), or pass --dry-run to try without calls"
+        "no credentials found: set {ENV_SECRET_ID} and {ENV_SECRET_KEY} (plus TENCENTCLOUD_SESSION_TOKEN for temporary keys), or put secret_id and secret_key in the [{profile}] section of {file}; or pass --dry-run to try without calls"
     )]
-    Missing,
+    Missing { profile: String, file: String },
     #[error("{present} is set but {missing} is not: set both")]
     Half {
         present: &'static str,
         missing: &'static str,
     },
+    #[error("{file}: {problem}")]
+    File { file: String, problem: String },
 }
 
 /// A variable's value, trimmed; unset and blank are the same.
@@ -130,9 +136,135 @@ pub fn from_env(
     }))
 }
 
-/// The credentials to sign with: the environment first.
-pub fn resolve(get: impl Fn(&str) -> Option<String>) -> Result<Credentials, CredentialsError> {
-    from_env(get)?.ok_or(CredentialsError::Missing)
+/// The credentials file: `$TENCENTCLOUD_CREDENTIALS_FILE`, else
+/// `~/.tencentcloud/credentials`.
+pub fn credentials_file(get: &impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    if let Some(path) = var(get, ENV_CREDENTIALS_FILE) {
+        return Some(PathBuf::from(path));
+    }
+    var(get, "HOME").map(|home| Path::new(&home).join(".tencentcloud").join("credentials"))
+}
+
+/// Credentials from the INI file's `[profile]` section (`secret_id`,
+/// `secret_key`, optional `token`), read like the official SDKs: values
+/// trimmed, `#` and `;` comment lines skipped, quotes kept as written.
+/// `Ok(None)` when the file does not exist.
+pub fn from_file(path: &Path, profile: &str) -> Result<Option<Credentials>, CredentialsError> {
+    let shown = path.display().to_string();
+    let problem = |problem: String| CredentialsError::File {
+        file: shown.clone(),
+        problem,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(problem(format!("cannot read it: {e}"))),
+    };
+    warn_if_shared(path);
+    let options = ini::ParseOption {
+        enabled_quote: false,
+        enabled_escape: false,
+        ..ini::ParseOption::default()
+    };
+    // The parser's own message may quote the line, which may hold a key: say where only.
+    let ini = ini::Ini::load_from_str_opt(&text, options).map_err(|e| {
+        problem(format!(
+            "not an INI file (line {}, column {})",
+            e.line, e.col
+        ))
+    })?;
+    let Some(section) = ini.section(Some(profile)) else {
+        let profiles: Vec<&str> = ini.sections().flatten().collect();
+        return Err(problem(format!(
+            "there is no [{profile}] section (sections: {})",
+            if profiles.is_empty() {
+                "none".to_string()
+            } else {
+                profiles.join(", ")
+            }
+        )));
+    };
+    let get = |key: &str| section.get(key).map(str::trim).filter(|v| !v.is_empty());
+    match (get("secret_id"), get("secret_key")) {
+        (Some(id), Some(key)) => Ok(Some(Credentials {
+            secret_id: id.to_string(),
+            secret_key: Secret::new(key),
+            token: get("token").map(Secret::new),
+        })),
+        (id, _) => Err(problem(format!(
+            "the [{profile}] section needs both secret_id and secret_key ({} is missing)",
+            if id.is_none() {
+                "secret_id"
+            } else {
+                "secret_key"
+            }
+        ))),
+    }
+}
+
+/// Warn when other users could read the file.
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    event = "credentials",
+                    "{} is readable by other users (mode {mode:o}): run `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// The credentials to sign with. Without `--profile`: the environment, then
+/// the file's `[default]` section. With `--profile`: that section of the
+/// file (the environment is then ignored, so a profile always means what it
+/// says).
+pub fn resolve(
+    get: impl Fn(&str) -> Option<String>,
+    profile: Option<&str>,
+) -> Result<Credentials, CredentialsError> {
+    let file = credentials_file(&get);
+    let missing = |profile: &str| CredentialsError::Missing {
+        profile: profile.to_string(),
+        file: file
+            .as_ref()
+            .map(|f| f.display().to_string())
+            .unwrap_or_else(|| "~/.tencentcloud/credentials".into()),
+    };
+    match profile {
+        None => {
+            if let Some(c) = from_env(&get)? {
+                return Ok(c);
+            }
+            let Some(path) = &file else {
+                return Err(missing("default"));
+            };
+            from_file(path, "default")?.ok_or_else(|| missing("default"))
+        }
+        Some(profile) => {
+            if var(&get, ENV_SECRET_ID).is_some() {
+                tracing::warn!(
+                    event = "credentials",
+                    "--profile {profile} given: ignoring {ENV_SECRET_ID} and {ENV_SECRET_KEY}"
+                );
+            }
+            let Some(path) = &file else {
+                return Err(missing(profile));
+            };
+            from_file(path, profile)?.ok_or_else(|| CredentialsError::File {
+                file: path.display().to_string(),
+                problem: format!(
+                    "it does not exist, so --profile {profile} cannot be read from it"
+                ),
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -150,35 +282,49 @@ mod tests {
 
     #[test]
     fn reads_the_environment_and_each_token_name() {
-        let c = resolve(env(&[(ENV_SECRET_ID, "AKIDx"), (ENV_SECRET_KEY, " key ")])).unwrap();
+        let c = resolve(
+            env(&[(ENV_SECRET_ID, "AKIDx"), (ENV_SECRET_KEY, " key ")]),
+            None,
+        )
+        .unwrap();
         assert_eq!(c.secret_id, "AKIDx");
         assert_eq!(c.secret_key.expose(), "key");
         assert_eq!(c.token, None);
         for name in ENV_TOKENS {
-            let c = resolve(env(&[
-                (ENV_SECRET_ID, "AKIDx"),
-                (ENV_SECRET_KEY, "k"),
-                (name, "tok"),
-            ]))
+            let c = resolve(
+                env(&[
+                    (ENV_SECRET_ID, "AKIDx"),
+                    (ENV_SECRET_KEY, "k"),
+                    (name, "tok"),
+                ]),
+                None,
+            )
             .unwrap();
             assert_eq!(c.token.unwrap().expose(), "tok", "{name}");
         }
         // The first name wins.
-        let c = resolve(env(&[
-            (ENV_SECRET_ID, "AKIDx"),
-            (ENV_SECRET_KEY, "k"),
-            ("TENCENTCLOUD_SECURITY_TOKEN", "third"),
-            ("TENCENTCLOUD_SESSION_TOKEN", "first"),
-        ]))
+        let c = resolve(
+            env(&[
+                (ENV_SECRET_ID, "AKIDx"),
+                (ENV_SECRET_KEY, "k"),
+                ("TENCENTCLOUD_SECURITY_TOKEN", "third"),
+                ("TENCENTCLOUD_SESSION_TOKEN", "first"),
+            ]),
+            None,
+        )
         .unwrap();
         assert_eq!(c.token.unwrap().expose(), "first");
     }
 
     #[test]
     fn missing_or_half_credentials_name_the_variables() {
-        let e = resolve(env(&[])).unwrap_err();
+        let e = resolve(env(&[]), None).unwrap_err();
         assert!(e.to_string().contains(ENV_SECRET_ID) && e.to_string().contains(ENV_SECRET_KEY));
-        let e = resolve(env(&[(ENV_SECRET_ID, "AKIDx"), (ENV_SECRET_KEY, "  ")])).unwrap_err();
+        let e = resolve(
+            env(&[(ENV_SECRET_ID, "AKIDx"), (ENV_SECRET_KEY, "  ")]),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(
             e,
             CredentialsError::Half {
@@ -187,8 +333,88 @@ mod tests {
             }
         );
         // The error never carries a secret.
-        let e = resolve(env(&[(ENV_SECRET_KEY, "supersecret")])).unwrap_err();
+        let e = resolve(env(&[(ENV_SECRET_KEY, "supersecret")]), None).unwrap_err();
         assert!(!e.to_string().contains("supersecret"));
+    }
+
+    fn file(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("credentials");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const FILE: &str = "# keys\n[default]\nsecret_id = AKIDfile\nsecret_key = filekey \n\n; other\n[prod]\nsecret_id=AKIDprod\nsecret_key=\"quoted\"\ntoken = prodtoken\n";
+
+    #[test]
+    fn reads_the_credentials_file_like_the_sdks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(dir.path(), FILE);
+        let c = from_file(&path, "default").unwrap().unwrap();
+        assert_eq!(
+            (c.secret_id.as_str(), c.secret_key.expose()),
+            ("AKIDfile", "filekey")
+        );
+        assert!(c.token.is_none());
+        let c = from_file(&path, "prod").unwrap().unwrap();
+        // Quotes are kept, as the official SDKs keep them.
+        assert_eq!(c.secret_key.expose(), "\"quoted\"");
+        assert_eq!(c.token.unwrap().expose(), "prodtoken");
+        let e = from_file(&path, "staging").unwrap_err().to_string();
+        assert!(
+            e.contains("[staging]") && e.contains("default, prod"),
+            "{e}"
+        );
+        assert_eq!(
+            from_file(&dir.path().join("none"), "default").unwrap(),
+            None
+        );
+        let half = file(dir.path(), "[default]\nsecret_id = AKIDx\n");
+        let e = from_file(&half, "default").unwrap_err().to_string();
+        assert!(e.contains("secret_key is missing"), "{e}");
+        let bad = file(dir.path(), "[default\nsecret_key = topsecret\n");
+        let e = from_file(&bad, "default").unwrap_err().to_string();
+        assert!(!e.contains("topsecret"), "{e}");
+    }
+
+    #[test]
+    fn environment_first_then_the_file_and_a_profile_means_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(dir.path(), FILE);
+        let path = path.to_str().unwrap();
+        let both = [
+            (ENV_SECRET_ID, "AKIDenv"),
+            (ENV_SECRET_KEY, "envkey"),
+            (ENV_CREDENTIALS_FILE, path),
+        ];
+        assert_eq!(resolve(env(&both), None).unwrap().secret_id, "AKIDenv");
+        assert_eq!(
+            resolve(env(&[(ENV_CREDENTIALS_FILE, path)]), None)
+                .unwrap()
+                .secret_id,
+            "AKIDfile"
+        );
+        assert_eq!(
+            resolve(env(&both), Some("prod")).unwrap().secret_id,
+            "AKIDprod"
+        );
+        // ~/.tencentcloud/credentials when the variable is not set.
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join(".tencentcloud")).unwrap();
+        std::fs::write(home.join(".tencentcloud/credentials"), FILE).unwrap();
+        let c = resolve(env(&[("HOME", home.to_str().unwrap())]), None).unwrap();
+        assert_eq!(c.secret_id, "AKIDfile");
+        // Nothing anywhere: the message names the variables and the file.
+        let e = resolve(env(&[("HOME", "/nonexistent")]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(ENV_SECRET_ID) && e.contains("/nonexistent/.tencentcloud/credentials"),
+            "{e}"
+        );
+        let e = resolve(env(&[("HOME", "/nonexistent")]), Some("prod"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--profile prod"), "{e}");
     }
 
     #[test]

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dedup::Dedup;
 use crate::report::{Row, Status};
+use crate::resume::Resume;
 use crate::stats::Stats;
 
 /// Where URLs come from.
@@ -369,6 +370,7 @@ impl<R: Read> Read for FlushBeforeRead<R> {
 /// Turns raw records into items: validation and dedup.
 struct Classifier<'a> {
     dedup: &'a mut Dedup,
+    resume: Option<&'a Resume>,
     stats: &'a Stats,
     sources: Vec<Arc<str>>,
 }
@@ -396,18 +398,35 @@ impl Classifier<'_> {
         })
     }
 
+    /// A resumed report already holds this record's `invalid` or `duplicate`
+    /// row: count it, write nothing.
+    fn already_settled(&self, source: &str, line: u64, url: &str, status: Status) -> bool {
+        let settled = self
+            .resume
+            .is_some_and(|r| r.already_settled(source, line, url, status));
+        if settled {
+            self.stats.count(status);
+        }
+        settled
+    }
+
     fn invalid(&self, source: &Arc<str>, line: u64, url: String, why: Invalid) -> Option<Item> {
+        let url = crate::client::one_line(&url);
+        if self.already_settled(source, line, &url, Status::Invalid) {
+            return None;
+        }
         Some(Self::settled(
             source,
             line,
-            crate::client::one_line(&url),
+            url,
             Status::Invalid,
             Some(why.code()),
             why.message(),
         ))
     }
 
-    /// One record: a URL to send, or a settled row.
+    /// One record: a URL to send, a settled row, or nothing (its final
+    /// status is already in a resumed report).
     fn classify(&mut self, source_index: u32, line: u64, raw: Result<&str, &[u8]>) -> Option<Item> {
         self.stats.records.fetch_add(1, Ordering::Relaxed);
         let source = self.sources[source_index as usize].clone();
@@ -422,6 +441,9 @@ impl Classifier<'_> {
             return self.invalid(&source, line, text.to_string(), why);
         }
         if let Some(first) = self.dedup.first_or_insert(text, source_index, line) {
+            if self.already_settled(&source, line, text, Status::Duplicate) {
+                return None;
+            }
             let message = if first.source == source_index {
                 format!("same URL as line {}", first.line)
             } else {
@@ -439,6 +461,10 @@ impl Classifier<'_> {
                 message,
             ));
         }
+        if self.resume.is_some_and(|r| r.is_done(text)) {
+            self.stats.already_done.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
         Some(Item::Url(Record {
             source,
             line,
@@ -452,6 +478,8 @@ pub struct ReadJob {
     pub sources: Vec<Source>,
     pub csv: CsvOptions,
     pub dedup: Dedup,
+    /// The report being resumed, if any.
+    pub resume: Option<Arc<Resume>>,
     pub stats: Arc<Stats>,
     pub stop: CancellationToken,
 }
@@ -464,6 +492,7 @@ pub fn read_all(job: ReadJob, tx: mpsc::Sender<Vec<Item>>) -> Result<(), InputEr
         sources,
         csv,
         mut dedup,
+        resume,
         stats,
         stop,
     } = job;
@@ -476,6 +505,7 @@ pub fn read_all(job: ReadJob, tx: mpsc::Sender<Vec<Item>>) -> Result<(), InputEr
     let names: Vec<Arc<str>> = sources.iter().map(|s| s.name.clone()).collect();
     let mut classifier = Classifier {
         dedup: &mut dedup,
+        resume: resume.as_deref(),
         stats: &stats,
         sources: names,
     };

@@ -34,6 +34,7 @@ pub mod input;
 pub mod limiter;
 pub mod progress;
 pub mod report;
+pub mod resume;
 pub mod retry;
 pub mod runner;
 pub mod signer;

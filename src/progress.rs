@@ -125,15 +125,8 @@ impl Progress {
         }
     }
 
-    /// Rows reached the report.
-    pub fn advance(&self, rows: u64, stats: &Stats) {
-        if let Some(bar) = &self.bar {
-            bar.inc(rows);
-            bar.set_message(status_line(stats));
-        }
-    }
-
-    /// Records skipped as already done count as progress too.
+    /// Records with a final status (rows written, and URLs already done in
+    /// a resumed report).
     pub fn set_position(&self, settled: u64, stats: &Stats) {
         if let Some(bar) = &self.bar {
             bar.set_position(settled);

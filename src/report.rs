@@ -194,24 +194,43 @@ pub enum ReportMode {
     New,
     /// `--force`: overwrite it.
     Overwrite,
+    /// `--resume`: append to it (created if missing).
+    Append,
 }
 
 /// Why the report cannot be opened: exit 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("the report `{}` already exists: pass --force to overwrite it, or choose another --report", .0.display())]
+    #[error("the report `{}` already exists: pass --resume to continue it, --force to overwrite it, or choose another --report", .0.display())]
     Exists(PathBuf),
     #[error("cannot create the report `{}`: {source}", path.display())]
     Create { path: PathBuf, source: io::Error },
 }
 
-/// Open the report file for writing from the start.
+/// Open the report file, and a writer for its format (with the CSV header
+/// unless it is appended to a report that has one).
+pub fn open(path: &Path, mode: ReportMode) -> Result<ReportWriter<BufWriter<File>>, ReportError> {
+    let file = create(path, mode)?;
+    let fresh = file
+        .get_ref()
+        .metadata()
+        .map(|m| m.len() == 0)
+        .unwrap_or(true);
+    ReportWriter::new(file, ReportFormat::for_path(path), fresh).map_err(|source| {
+        ReportError::Create {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// Open the report file for writing.
 pub fn create(path: &Path, mode: ReportMode) -> Result<BufWriter<File>, ReportError> {
     let mut options = OpenOptions::new();
-    options.write(true);
     match mode {
-        ReportMode::New => options.create_new(true),
-        ReportMode::Overwrite => options.create(true).truncate(true),
+        ReportMode::New => options.write(true).create_new(true),
+        ReportMode::Overwrite => options.write(true).create(true).truncate(true),
+        ReportMode::Append => options.append(true).create(true),
     };
     match options.open(path) {
         Ok(f) => Ok(BufWriter::with_capacity(256 * 1024, f)),

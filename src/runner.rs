@@ -29,7 +29,8 @@ use crate::dedup::Dedup;
 use crate::input::{self, CsvOptions, Format, Input, InputError, InputFormat, Item, ReadJob};
 use crate::limiter::Limiter;
 use crate::progress::{Progress, ProgressMode};
-use crate::report::{self, ReportError, ReportFormat, ReportMode, ReportWriter, Row, Status};
+use crate::report::{self, ReportError, ReportMode, Row, Status};
+use crate::resume::{Resume, ResumeError};
 use crate::retry::{self, Class};
 use crate::stats::{Ending, Stats, Summary};
 
@@ -69,6 +70,8 @@ pub enum RunError {
     Input(#[from] InputError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),
 }
@@ -135,13 +138,26 @@ pub async fn run(
             .map_err(|e| RunError::Client(e.to_string()))?,
         ),
     };
-    let file = report::create(&config.report, config.report_mode)?;
-    let writer = ReportWriter::new(file, ReportFormat::for_path(&config.report), true).map_err(
-        |source| ReportError::Create {
-            path: config.report.clone(),
-            source,
-        },
-    )?;
+    let resume = match config.report_mode {
+        ReportMode::Append => {
+            let resume = Resume::load(&config.report)?;
+            tracing::info!(
+                event = "resume",
+                rows = resume.rows,
+                done = resume.done_count(),
+                "resuming {}: {} URLs already ok in {} rows",
+                config.report.display(),
+                resume.done_count(),
+                resume.rows
+            );
+            Some(Arc::new(resume))
+        }
+        _ => None,
+    };
+    let writer = report::open(&config.report, config.report_mode)?;
+    if let (Some(resume), Some(_)) = (&resume, &client) {
+        wait_for_a_clear_window(resume.modified).await;
+    }
 
     let stats = Arc::new(Stats::default());
     let stop = CancellationToken::new();
@@ -200,7 +216,7 @@ pub async fn run(
                 for row in &rows {
                     stats.count(row.status);
                 }
-                progress.advance(rows.len() as u64, &stats);
+                progress.set_position(stats.settled(), &stats);
             }
             let file = writer.into_inner()?;
             file.into_inner().map_err(|e| e.into_error())?.sync_all()
@@ -215,6 +231,7 @@ pub async fn run(
             sources,
             csv: config.csv.clone(),
             dedup: Dedup::new(),
+            resume,
             stats: stats.clone(),
             stop: stop.clone(),
         };
@@ -349,6 +366,27 @@ pub async fn run(
         }
     }
     Ok(summary)
+}
+
+/// If the report was written a moment ago, the run before this one was
+/// still sending: its last calls still count in the account's one-second
+/// rate window, so wait until they have left it.
+async fn wait_for_a_clear_window(modified: Option<std::time::SystemTime>) {
+    const CLEAR: Duration = Duration::from_millis(1200);
+    let Some(age) = modified.and_then(|m| m.elapsed().ok()) else {
+        return;
+    };
+    if age < CLEAR {
+        let wait = CLEAR - age;
+        tracing::info!(
+            event = "rate_window",
+            wait_ms = wait.as_millis() as u64,
+            "the report was written {} ms ago: waiting {} ms for the previous run's calls to leave the rate window",
+            age.as_millis(),
+            wait.as_millis()
+        );
+        tokio::time::sleep(wait).await;
+    }
 }
 
 /// A progress log line every 10 seconds, when no bar is drawn.

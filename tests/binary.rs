@@ -4,7 +4,7 @@ use assert_cmd::Command;
 
 use crate::support::*;
 
-fn bin() -> Command {
+pub fn bin() -> Command {
     let mut cmd = Command::cargo_bin("cdn-unblock").unwrap();
     for var in [
         "TENCENTCLOUD_SECRET_ID",
@@ -12,10 +12,14 @@ fn bin() -> Command {
         "TENCENTCLOUD_SESSION_TOKEN",
         "TENCENTCLOUD_TOKEN",
         "TENCENTCLOUD_SECURITY_TOKEN",
+        "TENCENTCLOUD_CREDENTIALS_FILE",
         "RUST_LOG",
+        "NO_COLOR",
     ] {
         cmd.env_remove(var);
     }
+    // No credentials file from the machine running the tests.
+    cmd.env("HOME", "/nonexistent-home");
     cmd
 }
 

@@ -6,5 +6,6 @@ mod support;
 
 mod binary;
 mod client_sim;
+mod resilience;
 mod run;
 mod sim_rules;
