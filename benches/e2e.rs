@@ -387,13 +387,124 @@ fn fixed_rate(args: &Args) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A CSV of `records` distinct URLs (with two more columns, like an
+/// incident export), kept between runs in the temp directory.
+fn csv_input(records: usize) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("cdn-unblock-bench-{records}.csv"));
+    if path.exists() {
+        return path;
+    }
+    let tmp = path.with_extension("partial");
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).unwrap());
+    writeln!(out, "url,blocked_at,ticket").unwrap();
+    for i in 0..records {
+        writeln!(
+            out,
+            "https://static{}.example.com/img/{:03}/{i:09}.jpg,2026-11-27T{:02}:{:02}:00Z,INC-{}",
+            i % 7,
+            i % 997,
+            i % 24,
+            i % 60,
+            4000 + i / 10_000
+        )
+        .unwrap();
+    }
+    out.flush().unwrap();
+    drop(out);
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+/// `--dry-run` over a generated CSV: parse, validate, deduplicate, write
+/// the report. `--pin 0` runs it on CPU 0 only (taskset).
+fn dry_run(args: &Args) {
+    let records: usize = arg(args, "records", 1_000_000);
+    let pin: Option<usize> = args.get("pin").map(|p| p.parse().unwrap());
+    let input = csv_input(records);
+    let dir = workdir();
+    let report = dir.join("report.csv");
+    let mut cmd = match pin {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &cpu.to_string(), BIN]);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    cmd.args(["run", "--dry-run", "--progress", "never", "-q", "-o"])
+        .arg(&report)
+        .arg(&input)
+        .stderr(Stdio::inherit());
+    let m = run_measured(&mut cmd);
+    let (rows, _) = report_rows(&report);
+    println!(
+        "## dry-run: {records} records{}",
+        pin.map(|c| format!(", pinned to CPU {c}"))
+            .unwrap_or_default()
+    );
+    println!("exit code                 {}", m.code);
+    println!("report rows               {rows}");
+    println!("wall                      {:.2} s", m.wall);
+    println!("records/s                 {:.0}", records as f64 / m.wall);
+    println!("CPU user+sys              {:.2} s", m.cpu);
+    println!("peak RSS                  {:.1} MB", m.max_rss_mb);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Time from launch to the first call's arrival at the simulator, with a
+/// large input file.
+fn first_call(args: &Args) {
+    let records: usize = arg(args, "records", 10_000_000);
+    let input = csv_input(records);
+    let dir = workdir();
+    let sim = start_sim(&dir, &["--latency-ms".to_string(), "50".to_string()]);
+    let launched = std::time::SystemTime::now();
+    let mut child = Command::new(BIN)
+        .args(["run", "--progress", "never", "-q", "--force", "-o"])
+        .arg(dir.join("report.csv"))
+        .arg("--endpoint")
+        .arg(&sim.endpoint)
+        .arg(&input)
+        .env("TENCENTCLOUD_SECRET_ID", "AKIDsimulator")
+        .env("TENCENTCLOUD_SECRET_KEY", "simulator-secret")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the first log line, then stop the client.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&sim.log).unwrap_or_default();
+        if text.lines().next().is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no call within 30 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+    let _ = child.wait();
+    let calls = sim.stop();
+    let first = &calls[0];
+    let format = time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::parse(&first.time, &format).unwrap();
+    let launched = time::OffsetDateTime::from(launched);
+    println!("## first call: {records}-record CSV");
+    println!(
+        "launch to first call      {:.0} ms",
+        (at - launched).as_seconds_f64() * 1000.0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
     let (mode, args) = parse_args();
     match mode.as_str() {
         "at-cap" => at_cap(&args),
         "fixed-rate" => fixed_rate(&args),
+        "dry-run" => dry_run(&args),
+        "first-call" => first_call(&args),
         other => {
-            eprintln!("unknown mode `{other}`: at-cap, fixed-rate");
+            eprintln!("unknown mode `{other}`: at-cap, fixed-rate, dry-run, first-call");
             std::process::exit(2);
         }
     }

@@ -56,7 +56,7 @@ pub async fn run(
         let mut settled = Vec::new();
         for item in chunk {
             match item {
-                Item::Settled(row) => settled.push(row),
+                Item::Settled(row) => settled.push(*row),
                 Item::Url(record) => {
                     if pending.is_empty() {
                         deadline = Some(Instant::now() + MAX_WAIT);
@@ -196,9 +196,9 @@ mod tests {
             task_id: None,
             request_id: None,
             attempts: 0,
-            finished_at: String::new(),
+            finished_at: Arc::from(""),
         };
-        itx.send(vec![Item::Settled(row.clone()), url(2)])
+        itx.send(vec![Item::Settled(Box::new(row.clone())), url(2)])
             .await
             .unwrap();
         assert_eq!(rrx.recv().await.unwrap(), vec![row]);

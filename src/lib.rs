@@ -40,5 +40,6 @@ pub mod runner;
 pub mod signer;
 pub mod sim;
 pub mod stats;
+pub mod validate;
 
 pub use app::main;

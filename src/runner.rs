@@ -204,8 +204,16 @@ pub async fn run(
         let (stats, progress, path) = (stats.clone(), progress.clone(), config.report.clone());
         std::thread::spawn(move || -> std::io::Result<()> {
             let mut writer = writer;
-            while let Some(rows) = row_rx.blocking_recv() {
-                if let Err(e) = writer.write_rows(&rows) {
+            while let Some(first) = row_rx.blocking_recv() {
+                // Everything settled by now goes out in one write and flush.
+                let mut next = Some(first);
+                let written = std::iter::from_fn(|| next.take().or_else(|| row_rx.try_recv().ok()))
+                    .try_for_each(|rows| {
+                        rows.iter().for_each(|row| stats.count(row.status));
+                        writer.append(&rows)
+                    })
+                    .and_then(|()| writer.flush());
+                if let Err(e) = written {
                     tracing::error!(
                         event = "report_error",
                         "cannot write the report {}: {e}",
@@ -213,13 +221,10 @@ pub async fn run(
                     );
                     return Err(e);
                 }
-                for row in &rows {
-                    stats.count(row.status);
-                }
                 progress.set_position(stats.settled(), &stats);
             }
             let file = writer.into_inner()?;
-            file.into_inner().map_err(|e| e.into_error())?.sync_all()
+            file.into_inner().map_err(|e| e.into_error()).map(drop)
         })
     };
 
@@ -240,7 +245,7 @@ pub async fn run(
         });
     }
 
-    let (batch_tx, mut batch_rx) = mpsc::channel::<Batch>(2);
+    let (batch_tx, mut batch_rx) = mpsc::channel::<Batch>(16);
     let batcher = tokio::spawn(batch::run(
         item_rx,
         batch_tx,
@@ -271,7 +276,7 @@ pub async fn run(
             b = batch_rx.recv() => match b { Some(b) => b, None => break },
         };
         if ctx.client.is_none() {
-            ctx.write(dry_run_rows(&batch)).await;
+            ctx.write(dry_run_rows(batch)).await;
             continue;
         }
         let slot = tokio::select! {
@@ -418,15 +423,15 @@ async fn log_progress(stats: Arc<Stats>, started: Instant) {
     }
 }
 
-fn dry_run_rows(batch: &Batch) -> Vec<Row> {
+fn dry_run_rows(batch: Batch) -> Vec<Row> {
     let finished_at = report::now_rfc3339();
     batch
         .records
-        .iter()
+        .into_iter()
         .map(|r| Row {
-            source: r.source.clone(),
+            source: r.source,
             line: r.line,
-            url: r.url.clone(),
+            url: r.url,
             status: Status::DryRun,
             error_code: None,
             error_message: None,
