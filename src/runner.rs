@@ -276,7 +276,16 @@ pub async fn run(
             b = batch_rx.recv() => match b { Some(b) => b, None => break },
         };
         if ctx.client.is_none() {
-            ctx.write(dry_run_rows(batch)).await;
+            // A dry run settles batches as fast as they come: hand the
+            // writer everything ready at once rather than a batch at a time.
+            let mut rows = dry_run_rows(batch);
+            while rows.len() < 16 * 1024 {
+                match batch_rx.try_recv() {
+                    Ok(more) => rows.extend(dry_run_rows(more)),
+                    Err(_) => break,
+                }
+            }
+            ctx.write(rows).await;
             continue;
         }
         let slot = tokio::select! {

@@ -129,7 +129,7 @@ fn parse(url: &str) -> Result<(), Invalid> {
 }
 
 /// [`validate`], memoized per authority.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Validator {
     /// Keyed by the XXH3 of the authority (the map's own hasher is the
     /// identity); the authority is kept to confirm a hit.
@@ -155,6 +155,12 @@ impl Hasher for Identity {
     }
 }
 
+impl Default for Validator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Validator {
     /// Authorities remembered at most (a list usually has a handful).
     pub const CAPACITY: usize = 4096;
@@ -162,7 +168,9 @@ impl Validator {
     const LONGEST: usize = 255;
 
     pub fn new() -> Self {
-        Self::default()
+        Validator {
+            authorities: HashMap::default(),
+        }
     }
 
     /// The same verdict as [`validate`].
@@ -181,17 +189,17 @@ impl Validator {
         }
         let key = &url[..end];
         let hash = xxhash_rust::xxh3::xxh3_64(key.as_bytes());
-        if let Some((known, verdict)) = self.authorities.get(&hash) {
-            if **known == *key {
-                return verdict.clone();
+        match self.authorities.get(&hash) {
+            Some((known, verdict)) if **known == *key => verdict.clone(),
+            Some(_) => parse(url), // a hash collision: rare enough to just parse
+            None => {
+                let verdict = parse(&format!("{key}/"));
+                if self.authorities.len() < Self::CAPACITY {
+                    self.authorities.insert(hash, (key.into(), verdict.clone()));
+                }
+                verdict
             }
-            return parse(url); // a hash collision: rare enough to just parse
         }
-        let verdict = parse(&format!("{key}/"));
-        if self.authorities.len() < Self::CAPACITY {
-            self.authorities.insert(hash, (key.into(), verdict.clone()));
-        }
-        verdict
     }
 }
 

@@ -352,6 +352,7 @@ async fn csv_variants_bom_crlf_quotes_ragged_rows_and_header_detection() {
           INC-4,\"https://img.example.com/c.jpg\",\"a note\r\nover two lines\"\r\n\
           INC-5,,empty\r\n\
           INC-6,\"https://img.example.com/\xff.jpg\",bad bytes\r\n\
+          \r\n\r\n\
           INC-7,https://img.example.com/d.jpg,extra,fields,here\r\n",
     )
     .unwrap();
@@ -365,7 +366,8 @@ async fn csv_variants_bom_crlf_quotes_ragged_rows_and_header_detection() {
     .await;
     let rows = read_report(&report);
     // Line 2's unquoted comma makes `h=200/a.jpg` a third field: the URL stops at the comma.
-    assert_one_row_per_record(&rows, [2, 3, 4, 5, 7, 8, 9]);
+    // Blank lines count, as in an editor: INC-7 is on line 11.
+    assert_one_row_per_record(&rows, [2, 3, 4, 5, 7, 8, 11]);
     let line = by_line(&rows);
     assert_eq!(line[&2].url, "https://img.example.com/resize/w=300");
     assert_eq!(line[&3].status, Status::Ok);
@@ -375,7 +377,7 @@ async fn csv_variants_bom_crlf_quotes_ragged_rows_and_header_detection() {
     assert_eq!(line[&5].status, Status::Ok);
     assert_eq!(line[&7].error_code.as_deref(), Some("InvalidUrl.Empty"));
     assert_eq!(line[&8].error_code.as_deref(), Some("InvalidUrl.Encoding"));
-    assert_eq!(line[&9].status, Status::Ok);
+    assert_eq!(line[&11].status, Status::Ok);
     assert_eq!(summary.counts.records, 7);
     sim.stop().await;
 }

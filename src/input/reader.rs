@@ -6,12 +6,12 @@
 //! hand the chunk over: `tail -f list | cdn-unblock run -` never sits on a
 //! record that has arrived.
 //!
-//! The dedup table is far bigger than the CPU's caches, so looking a URL up
-//! costs a trip to memory. Each URL's slot is prefetched when the URL is
-//! read and looked up only when the *next* record has been read, which
-//! hides most of that trip.
+//! Valid URLs are looked up in the dedup table a block at a time, shard by
+//! shard, which keeps the lookups in cache (see [`Dedup`]); the block is
+//! resolved before any read that may block, so streaming is unaffected.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     CsvOptions, Format, InputError, Invalid, Item, Record, Source, Validator, pick_column,
 };
-use crate::dedup::Dedup;
+use crate::dedup::{Dedup, FirstSeen};
 use crate::report::{Row, Status};
 use crate::resume::Resume;
 use crate::stats::Stats;
@@ -64,8 +64,12 @@ struct Reading {
     resume: Option<Arc<Resume>>,
     stats: Arc<Stats>,
     sources: Vec<Arc<str>>,
-    pending: Option<Pending>,
+    /// Valid URLs waiting for their dedup lookup, done a block at a time.
+    pending: Vec<Pending>,
 }
+
+/// Valid URLs looked up in the dedup table together (see [`Dedup`]).
+const BLOCK: usize = 16 * 1024;
 
 impl Reading {
     fn push(&mut self, item: Item) {
@@ -148,7 +152,7 @@ impl Reading {
         self.push(item);
     }
 
-    /// One record, as read: validated now, deduplicated once the next one is read.
+    /// One record, as read: validated now, deduplicated with its block.
     fn record(&mut self, source: u32, line: u64, raw: Result<&str, &[u8]>) {
         let text = match raw {
             Ok(text) => text.trim(),
@@ -161,29 +165,34 @@ impl Reading {
             return self.invalid(source, line, text, why);
         }
         self.stats.records.fetch_add(1, Ordering::Relaxed);
-        let hash = Dedup::fingerprint(text);
-        self.dedup.prefetch(hash);
-        let next = Pending {
+        self.pending.push(Pending {
             source,
             line,
             url: text.to_string(),
-            hash,
-        };
-        if let Some(previous) = self.pending.replace(next) {
-            self.finish(previous);
+            hash: Dedup::fingerprint(text),
+        });
+        if self.pending.len() >= BLOCK {
+            self.finish_pending();
         }
     }
 
     fn finish_pending(&mut self) {
-        if let Some(p) = self.pending.take() {
-            self.finish(p);
+        if self.pending.is_empty() {
+            return;
+        }
+        let block = std::mem::replace(&mut self.pending, Vec::with_capacity(BLOCK));
+        let keys: Vec<(u128, u32, u64)> =
+            block.iter().map(|p| (p.hash, p.source, p.line)).collect();
+        let firsts = self.dedup.first_or_insert_block(&keys);
+        for (p, first) in block.into_iter().zip(firsts) {
+            self.finish(p, first);
         }
     }
 
-    /// Dedup and resume for a valid URL: a URL to send, a duplicate row, or
-    /// nothing (already `ok` in a resumed report).
-    fn finish(&mut self, p: Pending) {
-        if let Some(first) = self.dedup.first_or_insert_hashed(p.hash, p.source, p.line) {
+    /// After the dedup lookup, for a valid URL: a URL to send, a duplicate
+    /// row, or nothing (already `ok` in a resumed report).
+    fn finish(&mut self, p: Pending, first: Option<FirstSeen>) {
+        if let Some(first) = first {
             if self.already_settled(p.source, p.line, &p.url, Status::Duplicate) {
                 return;
             }
@@ -233,7 +242,7 @@ pub fn read_all(job: ReadJob, tx: mpsc::Sender<Vec<Item>>) -> Result<(), InputEr
         resume,
         stats: stats.clone(),
         sources: sources.iter().map(|s| s.name.clone()).collect(),
-        pending: None,
+        pending: Vec::with_capacity(BLOCK),
     }));
     for (index, source) in sources.into_iter().enumerate() {
         let name = source.name.clone();
@@ -274,17 +283,22 @@ pub fn read_all(job: ReadJob, tx: mpsc::Sender<Vec<Item>>) -> Result<(), InputEr
     Ok(())
 }
 
-/// The byte offsets of the newlines read so far and not yet passed, to
-/// tell a CSV record's line from its byte offset.
+/// The byte offsets of the newlines read and not yet passed, to tell the
+/// line a CSV record starts on.
 ///
-/// The `csv` crate's own line numbers run one behind after a CRLF (it
-/// counts the `\n` of `\r\n` as part of the next record), so lines are
-/// counted here: a record starting at byte `b` is on line 1 + the number of
-/// newlines at offsets `<= b` (with CRLF, `b` is the offset of that `\n`).
+/// The `csv` crate's record positions point at where the parser resumed,
+/// before the blank lines it skips and before the `\n` of a `\r\n` it
+/// stopped in front of, so its line numbers can be several lines short.
+/// Counted here instead, from where the record *ends*: if the reader stands
+/// at byte `end` after the record, the record's last line is 1 + the
+/// newlines before `end`, less one if the record ended with a `\n` (that
+/// newline is its terminator); its first line is that, less the newlines
+/// inside its (quoted) fields.
 #[derive(Debug, Default)]
 struct NewlineIndex {
-    pending: std::collections::VecDeque<u64>,
+    pending: VecDeque<u64>,
     fed: u64,
+    /// Newlines before the first pending one.
     passed: u64,
 }
 
@@ -296,12 +310,18 @@ impl NewlineIndex {
         self.fed += data.len() as u64;
     }
 
-    fn line_at(&mut self, byte: u64) -> u64 {
-        while self.pending.front().is_some_and(|&nl| nl <= byte) {
+    /// The first line of a record that ends before byte `end` and holds
+    /// `inner` newlines in its fields.
+    fn first_line(&mut self, end: u64, inner: u64) -> u64 {
+        let last = end.saturating_sub(1);
+        while self.pending.front().is_some_and(|&nl| nl < last) {
             self.pending.pop_front();
             self.passed += 1;
         }
-        self.passed + 1
+        let ends_with_newline = self.pending.front() == Some(&last) && end > 0;
+        let before_end = self.passed + u64::from(ends_with_newline);
+        let last_line = before_end + u64::from(!ends_with_newline);
+        last_line - inner.min(last_line - 1)
     }
 }
 
@@ -399,8 +419,9 @@ fn read_csv<R: Read>(
                 }));
             }
         }
-        let byte = record.position().map_or(0, |p| p.byte());
-        let line = newlines.borrow_mut().line_at(byte);
+        let end = reader.position().byte();
+        let inner = memchr::memchr_iter(b'\n', record.as_slice()).count() as u64;
+        let line = newlines.borrow_mut().first_line(end, inner);
         let col = match column {
             Some(c) => c,
             None => {
@@ -453,20 +474,47 @@ fn has_line_break(field: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn newline_index_gives_record_lines_for_lf_and_crlf() {
-        // (input, the start byte the csv crate reports for each record, lines)
-        let cases: [(&[u8], &[u64], &[u64]); 3] = [
-            (b"h\na\nb\n", &[0, 2, 4], &[1, 2, 3]),
-            (b"h\r\na\r\nb\r\n", &[0, 2, 5], &[1, 2, 3]),
-            (b"h\n\n\"x\ny\"\nb\n", &[0, 2, 9], &[1, 3, 5]),
-        ];
-        for (input, starts, lines) in cases {
-            let mut index = NewlineIndex::default();
-            index.feed(&input[..3]);
-            index.feed(&input[3..]);
-            let got: Vec<u64> = starts.iter().map(|b| index.line_at(*b)).collect();
-            assert_eq!(got, lines, "{:?}", String::from_utf8_lossy(input));
+    /// Every record's first line, as the csv crate reads `data` and
+    /// [`NewlineIndex`] counts.
+    fn lines(data: &[u8]) -> Vec<(String, u64)> {
+        let mut index = NewlineIndex::default();
+        index.feed(data);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(data);
+        let mut record = csv::ByteRecord::new();
+        let mut out = Vec::new();
+        while reader.read_byte_record(&mut record).unwrap() {
+            let end = reader.position().byte();
+            let inner = memchr::memchr_iter(b'\n', record.as_slice()).count() as u64;
+            let first = String::from_utf8_lossy(&record[0]).to_string();
+            out.push((first, index.first_line(end, inner)));
         }
+        out
+    }
+
+    fn expect(data: &str, want: &[(&str, u64)]) {
+        let want: Vec<(String, u64)> = want.iter().map(|(f, l)| (f.to_string(), *l)).collect();
+        assert_eq!(lines(data.as_bytes()), want, "{data:?}");
+    }
+
+    #[test]
+    fn csv_records_get_the_line_an_editor_shows() {
+        expect("h\na\nb\n", &[("h", 1), ("a", 2), ("b", 3)]);
+        expect("h\na\nb", &[("h", 1), ("a", 2), ("b", 3)]);
+        // Blank lines, which the csv crate skips without counting them.
+        expect("h\n\n\na\n\nb\n", &[("h", 1), ("a", 4), ("b", 6)]);
+        // CRLF, where the csv crate's own count runs one behind.
+        expect("h\r\na\r\nb\r\n", &[("h", 1), ("a", 2), ("b", 3)]);
+        expect("h\r\n\r\n\r\na\r\n\r\nb", &[("h", 1), ("a", 4), ("b", 6)]);
+        // Quoted fields over several lines.
+        expect(
+            "h\n\"x\ny\",\"p\nq\"\n\nb\n",
+            &[("h", 1), ("x\ny", 2), ("b", 6)],
+        );
+        expect("\"a\r\nb\"\r\nc\r\n", &[("a\r\nb", 1), ("c", 3)]);
+        // Old Mac line ends: no newlines at all, so every record is on line 1.
+        expect("h\ra\r", &[("h", 1), ("a", 1)]);
     }
 }
