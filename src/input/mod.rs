@@ -105,6 +105,9 @@ pub struct Source {
     pub format: Format,
     /// The file, when it is one (for counting lines alongside).
     pub path: Option<PathBuf>,
+    /// A read may wait for more input (stdin, a pipe, a FIFO): everything
+    /// read so far is handed over before each read.
+    pub may_block: bool,
     reader: Box<dyn Read + Send>,
 }
 
@@ -136,42 +139,45 @@ pub enum InputError {
 
 /// Open every input now, so an unreadable file stops the run before any call.
 pub fn open(input: &Input, format: InputFormat) -> Result<Vec<Source>, InputError> {
+    let stdin = || Source {
+        name: Arc::from("-"),
+        format: Format::resolve(format, "-", true),
+        path: None,
+        // `run - < list.txt` reads a file: no need to hand records over before each read.
+        may_block: !std::fs::metadata("/dev/stdin").is_ok_and(|m| m.is_file()),
+        reader: Box::new(io::stdin()),
+    };
     match input {
-        Input::Stdin => Ok(vec![Source {
-            name: Arc::from("-"),
-            format: Format::resolve(format, "-", true),
-            path: None,
-            reader: Box::new(io::stdin()),
-        }]),
+        Input::Stdin => Ok(vec![stdin()]),
         Input::Embedded { name, data } => Ok(vec![Source {
             name: Arc::from(*name),
             format: Format::resolve(format, name, false),
             path: None,
+            may_block: false,
             reader: Box::new(*data),
         }]),
         Input::Files(paths) => paths
             .iter()
             .map(|path| {
                 if path.as_os_str() == "-" {
-                    return Ok(Source {
-                        name: Arc::from("-"),
-                        format: Format::resolve(format, "-", true),
-                        path: None,
-                        reader: Box::new(io::stdin()),
-                    });
+                    return Ok(stdin());
                 }
                 if path.is_dir() {
                     return Err(InputError::Directory(path.clone()));
                 }
-                let file = File::open(path).map_err(|source| InputError::Unreadable {
+                let unreadable = |source| InputError::Unreadable {
                     path: path.clone(),
                     source,
-                })?;
+                };
+                let file = File::open(path).map_err(unreadable)?;
+                let is_file = file.metadata().map_err(unreadable)?.is_file();
                 let name = path.to_string_lossy();
                 Ok(Source {
                     format: Format::resolve(format, &name, false),
                     name: Arc::from(crate::client::one_line(&name)),
                     path: Some(path.clone()),
+                    // A pipe or a FIFO can keep a reader waiting; a file cannot.
+                    may_block: !is_file,
                     reader: Box::new(file),
                 })
             })
