@@ -120,9 +120,9 @@ pub struct ClientConfig {
 
 /// The JSON body of an `EnableCaches` call.
 #[derive(Debug, Serialize)]
-pub struct Body<'a> {
+pub struct Body<'a, U: Serialize> {
     #[serde(rename = "Urls")]
-    pub urls: &'a [String],
+    pub urls: &'a [U],
     #[serde(rename = "Date", skip_serializing_if = "Option::is_none")]
     pub date: Option<&'a str>,
 }
@@ -333,15 +333,15 @@ impl Client {
         &self.config
     }
 
-    /// One call, signed now.
-    pub async fn enable_caches(&self, urls: &[String], date: Option<&str>) -> Answer {
+    /// One call, signed now. `urls` are strings (`String`, `&str`).
+    pub async fn enable_caches<U: Serialize + Sync>(&self, urls: &[U], date: Option<&str>) -> Answer {
         self.enable_caches_at(urls, date, unix_now()).await
     }
 
     /// One call, signed for `timestamp` (tests use it to play a skewed clock).
-    pub async fn enable_caches_at(
+    pub async fn enable_caches_at<U: Serialize + Sync>(
         &self,
-        urls: &[String],
+        urls: &[U],
         date: Option<&str>,
         timestamp: i64,
     ) -> Answer {

@@ -72,10 +72,11 @@ pub struct Row {
     pub line: u64,
     pub url: String,
     pub status: Status,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub task_id: Option<String>,
-    pub request_id: Option<String>,
+    /// Shared by the rows of one answer, like the ids below.
+    pub error_code: Option<Arc<str>>,
+    pub error_message: Option<Arc<str>>,
+    pub task_id: Option<Arc<str>>,
+    pub request_id: Option<Arc<str>>,
     /// API calls that carried this URL.
     pub attempts: u32,
     /// RFC 3339 UTC (shared by the rows of one batch).
@@ -140,7 +141,7 @@ fn fields<'a>(
     line: &'a mut itoa::Buffer,
     attempts: &'a mut itoa::Buffer,
 ) -> [&'a [u8]; 10] {
-    fn text(s: &Option<String>) -> &[u8] {
+    fn text(s: &Option<Arc<str>>) -> &[u8] {
         s.as_deref().unwrap_or("").as_bytes()
     }
     [
@@ -363,7 +364,7 @@ mod tests {
             r.url = a.to_string();
             rows.push(r.clone());
             r.url = "https://plain.example.com/".into();
-            r.error_message = Some(a.to_string());
+            r.error_message = Some(Arc::from(*a));
             rows.push(r.clone());
             r.source = Arc::from(*a);
             rows.push(r);

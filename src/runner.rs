@@ -461,18 +461,19 @@ async fn process_batch(ctx: &Ctx, batch: Batch) {
         .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
     let mut stack = vec![batch];
     while let Some(part) = stack.pop() {
-        let urls: Vec<String> = part.records.iter().map(|r| r.url.clone()).collect();
+        let urls: Vec<&str> = part.records.iter().map(|r| r.url.as_str()).collect();
         let is_half = part.attempts > 0;
         let Some((answer, attempts)) = call(ctx, client, &urls, is_half).await else {
             return; // stopped before it settled: no row; --resume sends it again
         };
+        drop(urls);
         let attempts = part.attempts + attempts;
         match retry::classify(&answer) {
             Class::Success => {
                 let Answer::Success(success) = &answer else {
                     unreachable!()
                 };
-                ctx.write(success_rows(&part, success, attempts)).await;
+                ctx.write(success_rows(part, success, attempts)).await;
             }
             Class::Content if part.records.len() > 1 => {
                 tracing::debug!(
@@ -495,13 +496,13 @@ async fn process_batch(ctx: &Ctx, batch: Batch) {
             Class::Fatal => {
                 let (code, message) = code_and_message(&answer);
                 ctx.abort(format!("{code}: {}", retry::fatal_advice(&code)));
-                ctx.write(failed_rows(&part, &answer, &code, &message, attempts))
+                ctx.write(failed_rows(part, &answer, &code, &message, attempts))
                     .await;
                 return;
             }
             _ => {
                 let (code, message) = code_and_message(&answer);
-                ctx.write(failed_rows(&part, &answer, &code, &message, attempts))
+                ctx.write(failed_rows(part, &answer, &code, &message, attempts))
                     .await;
             }
         }
@@ -519,7 +520,7 @@ enum Again {
 
 /// Attempts of one call until an answer settles it, `--max-attempts` run
 /// out, or the run stops. `None` when it stopped unsettled.
-async fn call(ctx: &Ctx, client: &Client, urls: &[String], is_half: bool) -> Option<(Answer, u32)> {
+async fn call(ctx: &Ctx, client: &Client, urls: &[&str], is_half: bool) -> Option<(Answer, u32)> {
     let attempts = AtomicU32::new(0);
     let attempt = || async {
         tokio::select! {
@@ -597,40 +598,37 @@ fn code_and_message(answer: &Answer) -> (String, String) {
     }
 }
 
-fn success_rows(part: &Batch, success: &crate::client::Success, attempts: u32) -> Vec<Row> {
+/// The rows of a processed call. The batch's URLs move into the rows, and
+/// the strings every row shares (ids, messages) are allocated once.
+fn success_rows(part: Batch, success: &crate::client::Success, attempts: u32) -> Vec<Row> {
     let ok: HashSet<&str> = success.success_urls.iter().map(String::as_str).collect();
     let failed: HashSet<&str> = success.fail_urls.iter().map(String::as_str).collect();
     let finished_at = report::now_rfc3339();
+    let task_id: Option<Arc<str>> = success.task_id.as_deref().map(Arc::from);
+    let request_id: Option<Arc<str>> = success.request_id.as_deref().map(Arc::from);
+    let fail_code: Arc<str> = Arc::from("FailUrls");
+    let fail_message: Arc<str> = Arc::from("the API listed this URL in FailUrls");
+    let unknown_message: Arc<str> =
+        Arc::from("the call succeeded, but this URL was in neither SuccessUrls nor FailUrls");
     part.records
-        .iter()
+        .into_iter()
         .map(|r| {
             let (status, code, message) = if failed.contains(r.url.as_str()) {
-                (
-                    Status::Failed,
-                    Some("FailUrls".to_string()),
-                    Some("the API listed this URL in FailUrls".to_string()),
-                )
+                (Status::Failed, Some(fail_code.clone()), Some(fail_message.clone()))
             } else if ok.contains(r.url.as_str()) {
                 (Status::Ok, None, None)
             } else {
-                (
-                    Status::Unknown,
-                    None,
-                    Some(
-                        "the call succeeded, but this URL was in neither SuccessUrls nor FailUrls"
-                            .to_string(),
-                    ),
-                )
+                (Status::Unknown, None, Some(unknown_message.clone()))
             };
             Row {
-                source: r.source.clone(),
+                source: r.source,
                 line: r.line,
-                url: r.url.clone(),
+                url: r.url,
                 status,
                 error_code: code,
                 error_message: message,
-                task_id: success.task_id.clone(),
-                request_id: success.request_id.clone(),
+                task_id: task_id.clone(),
+                request_id: request_id.clone(),
                 attempts,
                 finished_at: finished_at.clone(),
             }
@@ -638,27 +636,22 @@ fn success_rows(part: &Batch, success: &crate::client::Success, attempts: u32) -
         .collect()
 }
 
-fn failed_rows(
-    part: &Batch,
-    answer: &Answer,
-    code: &str,
-    message: &str,
-    attempts: u32,
-) -> Vec<Row> {
-    let request_id = match answer {
-        Answer::Error(e) => e.request_id.clone(),
+fn failed_rows(part: Batch, answer: &Answer, code: &str, message: &str, attempts: u32) -> Vec<Row> {
+    let request_id: Option<Arc<str>> = match answer {
+        Answer::Error(e) => e.request_id.as_deref().map(Arc::from),
         _ => None,
     };
+    let (code, message): (Arc<str>, Arc<str>) = (Arc::from(code), Arc::from(message));
     let finished_at = report::now_rfc3339();
     part.records
-        .iter()
+        .into_iter()
         .map(|r| Row {
-            source: r.source.clone(),
+            source: r.source,
             line: r.line,
-            url: r.url.clone(),
+            url: r.url,
             status: Status::Failed,
-            error_code: Some(code.to_string()),
-            error_message: Some(message.to_string()),
+            error_code: Some(code.clone()),
+            error_message: Some(message.clone()),
             task_id: None,
             request_id: request_id.clone(),
             attempts,

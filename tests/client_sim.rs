@@ -103,7 +103,7 @@ async fn every_refusal_comes_back_typed() {
         "InvalidParameter.CdnParamError"
     );
     assert_eq!(
-        code(&c.enable_caches(&[], None).await),
+        code(&c.enable_caches::<String>(&[], None).await),
         "InvalidParameter.CdnParamError"
     );
     assert_eq!(
