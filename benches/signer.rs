@@ -39,10 +39,18 @@ fn bench(c: &mut Criterion) {
         });
     }
     c.bench_function("derive the signing key", |b| {
-        b.iter(|| signer::derive_keys(black_box("Gu5t9xGARNpq86cd98joQYCN3EXAMPLE"), "2019-02-25", "cdn"))
+        b.iter(|| {
+            signer::derive_keys(
+                black_box("Gu5t9xGARNpq86cd98joQYCN3EXAMPLE"),
+                "2019-02-25",
+                "cdn",
+            )
+        })
     });
     let payload = body(100);
-    c.bench_function("hash a 100-URL body", |b| b.iter(|| signer::sha256_hex(black_box(&payload))));
+    c.bench_function("hash a 100-URL body", |b| {
+        b.iter(|| signer::sha256_hex(black_box(&payload)))
+    });
 }
 
 criterion_group!(benches, bench);

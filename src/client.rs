@@ -311,10 +311,12 @@ pub fn unix_now() -> i64 {
 }
 
 /// Sends signed `EnableCaches` calls. Cheap to share behind an `Arc`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Client {
     http: reqwest::Client,
     config: ClientConfig,
+    /// The signing key of the day (it changes when the UTC date does).
+    keys: std::sync::Mutex<Option<(String, signer::SigningKeys)>>,
 }
 
 impl Client {
@@ -325,8 +327,17 @@ impl Client {
         let http = reqwest::Client::builder()
             .user_agent(concat!("cdn-unblock/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(30))
+            // Every attempt must pass the rate limiter and be counted: no
+            // retries behind our back, and a signed call never follows a
+            // redirect to another host.
+            .retry(reqwest::retry::never())
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Client { http, config })
+        Ok(Client {
+            http,
+            config,
+            keys: std::sync::Mutex::new(None),
+        })
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -334,7 +345,11 @@ impl Client {
     }
 
     /// One call, signed now. `urls` are strings (`String`, `&str`).
-    pub async fn enable_caches<U: Serialize + Sync>(&self, urls: &[U], date: Option<&str>) -> Answer {
+    pub async fn enable_caches<U: Serialize + Sync>(
+        &self,
+        urls: &[U],
+        date: Option<&str>,
+    ) -> Answer {
         self.enable_caches_at(urls, date, unix_now()).await
     }
 
@@ -358,13 +373,8 @@ impl Client {
             headers: &headers,
             payload: &body,
         };
-        let signed = match signer::sign(
-            &request,
-            &self.config.credentials,
-            signer::SERVICE,
-            timestamp,
-        ) {
-            Ok(s) => s,
+        let date = match signer::utc_date(timestamp) {
+            Ok(d) => d,
             Err(e) => {
                 return Answer::Fault(Fault {
                     kind: FaultKind::Transport,
@@ -372,6 +382,30 @@ impl Client {
                 });
             }
         };
+        let keys = {
+            let mut cached = self.keys.lock().expect("keys lock");
+            match &*cached {
+                Some((day, keys)) if *day == date => keys.clone(),
+                _ => {
+                    let credentials = &self.config.credentials;
+                    let keys = signer::derive_keys(
+                        credentials.secret_key.expose(),
+                        &date,
+                        signer::SERVICE,
+                    );
+                    *cached = Some((date.clone(), keys.clone()));
+                    keys
+                }
+            }
+        };
+        let signed = signer::sign_with_keys(
+            &request,
+            &self.config.credentials.secret_id,
+            keys,
+            date,
+            signer::SERVICE,
+            timestamp,
+        );
         let mut builder = self
             .http
             .post(endpoint.url().clone())

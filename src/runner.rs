@@ -11,7 +11,7 @@
 //! stop, calls already on the wire settle (each bounded by `--timeout`),
 //! their rows are written, and nothing is retried any more.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,7 @@ use backon::Retryable;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::batch::{self, Batch};
 use crate::client::{Answer, Client, ClientConfig, Endpoint};
@@ -601,8 +602,21 @@ fn code_and_message(answer: &Answer) -> (String, String) {
 /// The rows of a processed call. The batch's URLs move into the rows, and
 /// the strings every row shares (ids, messages) are allocated once.
 fn success_rows(part: Batch, success: &crate::client::Success, attempts: u32) -> Vec<Row> {
-    let ok: HashSet<&str> = success.success_urls.iter().map(String::as_str).collect();
-    let failed: HashSet<&str> = success.fail_urls.iter().map(String::as_str).collect();
+    // What the API said of each URL; FailUrls wins if a URL is in both.
+    let mut said: HashMap<&str, Status, Xxh3DefaultBuilder> =
+        HashMap::with_capacity_and_hasher(part.records.len(), Xxh3DefaultBuilder::new());
+    said.extend(
+        success
+            .success_urls
+            .iter()
+            .map(|u| (u.as_str(), Status::Ok)),
+    );
+    said.extend(
+        success
+            .fail_urls
+            .iter()
+            .map(|u| (u.as_str(), Status::Failed)),
+    );
     let finished_at = report::now_rfc3339();
     let task_id: Option<Arc<str>> = success.task_id.as_deref().map(Arc::from);
     let request_id: Option<Arc<str>> = success.request_id.as_deref().map(Arc::from);
@@ -613,12 +627,14 @@ fn success_rows(part: Batch, success: &crate::client::Success, attempts: u32) ->
     part.records
         .into_iter()
         .map(|r| {
-            let (status, code, message) = if failed.contains(r.url.as_str()) {
-                (Status::Failed, Some(fail_code.clone()), Some(fail_message.clone()))
-            } else if ok.contains(r.url.as_str()) {
-                (Status::Ok, None, None)
-            } else {
-                (Status::Unknown, None, Some(unknown_message.clone()))
+            let (status, code, message) = match said.get(r.url.as_str()) {
+                Some(Status::Failed) => (
+                    Status::Failed,
+                    Some(fail_code.clone()),
+                    Some(fail_message.clone()),
+                ),
+                Some(_) => (Status::Ok, None, None),
+                None => (Status::Unknown, None, Some(unknown_message.clone())),
             };
             Row {
                 source: r.source,

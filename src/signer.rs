@@ -202,6 +202,28 @@ pub fn sign(
     timestamp: i64,
 ) -> Result<Signed, BadTimestamp> {
     let date = utc_date(timestamp)?;
+    let keys = derive_keys(credentials.secret_key.expose(), &date, service);
+    Ok(sign_with_keys(
+        request,
+        &credentials.secret_id,
+        keys,
+        date,
+        service,
+        timestamp,
+    ))
+}
+
+/// [`sign`] with the derived keys already at hand: they depend only on the
+/// secret key, the date and the service, so a client keeps them for the day.
+/// `date` must be `utc_date(timestamp)`.
+pub fn sign_with_keys(
+    request: &Request<'_>,
+    secret_id: &str,
+    keys: SigningKeys,
+    date: String,
+    service: &str,
+    timestamp: i64,
+) -> Signed {
     let hashed_payload = sha256_hex(request.payload);
     let headers = canonical_headers(request.headers);
     let canonical_request = canonical_request(
@@ -215,15 +237,9 @@ pub fn sign(
     let hashed_canonical_request = sha256_hex(canonical_request.as_bytes());
     let credential_scope = credential_scope(&date, service);
     let string_to_sign = string_to_sign(timestamp, &credential_scope, &canonical_request);
-    let keys = derive_keys(credentials.secret_key.expose(), &date, service);
     let signature = signature(&keys.secret_signing, &string_to_sign);
-    let authorization = authorization(
-        &credentials.secret_id,
-        &credential_scope,
-        &headers.signed,
-        &signature,
-    );
-    Ok(Signed {
+    let authorization = authorization(secret_id, &credential_scope, &headers.signed, &signature);
+    Signed {
         hashed_payload,
         canonical_request,
         hashed_canonical_request,
@@ -234,7 +250,7 @@ pub fn sign(
         keys,
         signature,
         authorization,
-    })
+    }
 }
 
 #[cfg(test)]
