@@ -48,7 +48,7 @@ fn arg<T: std::str::FromStr>(args: &Args, key: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// What `wait4` says about one finished child.
+/// What GNU time says about one finished child.
 struct Measured {
     wall: f64,
     cpu: f64,
@@ -56,27 +56,32 @@ struct Measured {
     code: i32,
 }
 
+/// Run `cmd` under `/usr/bin/time`: it forks the program from a small
+/// process, so the peak RSS is the program's own (a child forked from this
+/// bench would inherit the bench's high-water mark across `exec`).
 fn run_measured(cmd: &mut Command) -> Measured {
-    let start = Instant::now();
-    let child = cmd.spawn().expect("spawn the client");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our own child, and both pointers are valid for writes.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4");
-    std::mem::forget(child); // already reaped
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let out = std::env::temp_dir().join(format!("cdn-unblock-bench-time-{}", std::process::id()));
+    let mut timed = Command::new("/usr/bin/time");
+    timed
+        .args(["-f", "%e %U %S %M", "-o"])
+        .arg(&out)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+    if let Some(dir) = cmd.get_current_dir() {
+        timed.current_dir(dir);
+    }
+    timed.stdout(Stdio::null()).stderr(Stdio::null());
+    let status = timed.status().expect("run /usr/bin/time");
+    let text = std::fs::read_to_string(&out).expect("time's output");
+    let _ = std::fs::remove_file(&out);
+    let last = text.lines().last().unwrap_or_default();
+    let f: Vec<f64> = last.split_whitespace().map(|x| x.parse().unwrap()).collect();
     Measured {
-        wall: start.elapsed().as_secs_f64(),
-        cpu: secs(usage.ru_utime) + secs(usage.ru_stime),
-        max_rss_mb: usage.ru_maxrss as f64 / 1024.0,
-        code: if libc::WIFEXITED(status) {
-            libc::WEXITSTATUS(status)
-        } else {
-            -1
-        },
+        wall: f[0],
+        cpu: f[1] + f[2],
+        max_rss_mb: f[3] / 1024.0,
+        code: status.code().unwrap_or(-1),
     }
 }
 
@@ -243,13 +248,14 @@ fn write_input(dir: &Path, urls: usize) -> PathBuf {
     path
 }
 
+/// Rows and `ok` rows of a CSV report (streamed: reports can be gigabytes).
 fn report_rows(path: &Path) -> (usize, usize) {
-    let text = std::fs::read_to_string(path).unwrap();
+    let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path).unwrap());
     let mut rows = 0;
     let mut ok = 0;
-    for line in text.lines().skip(1) {
+    for line in reader.lines().skip(1) {
         rows += 1;
-        if line.contains(",ok,") {
+        if line.unwrap().contains(",ok,") {
             ok += 1;
         }
     }
@@ -415,40 +421,65 @@ fn csv_input(records: usize) -> PathBuf {
     path
 }
 
-/// `--dry-run` over a generated CSV: parse, validate, deduplicate, write
-/// the report. `--pin 0` runs it on CPU 0 only (taskset).
+/// `--dry-run` over generated CSVs: parse, validate, deduplicate, write the
+/// report. `--records 100000,1000000` measures each size; `--runs 3` takes
+/// the median; `--pin 0` runs on CPU 0 only (taskset). Memory growth per
+/// URL is measured against the first size.
 fn dry_run(args: &Args) {
-    let records: usize = arg(args, "records", 1_000_000);
+    let sizes: Vec<usize> = arg(args, "records", "1000000".to_string())
+        .split(',')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let runs: usize = arg(args, "runs", 1);
     let pin: Option<usize> = args.get("pin").map(|p| p.parse().unwrap());
-    let input = csv_input(records);
-    let dir = workdir();
-    let report = dir.join("report.csv");
-    let mut cmd = match pin {
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.args(["-c", &cpu.to_string(), BIN]);
-            c
-        }
-        None => Command::new(BIN),
-    };
-    cmd.args(["run", "--dry-run", "--progress", "never", "-q", "-o"])
-        .arg(&report)
-        .arg(&input)
-        .stderr(Stdio::inherit());
-    let m = run_measured(&mut cmd);
-    let (rows, _) = report_rows(&report);
     println!(
-        "## dry-run: {records} records{}",
-        pin.map(|c| format!(", pinned to CPU {c}"))
-            .unwrap_or_default()
+        "## dry-run{}, median of {runs} run(s)",
+        pin.map(|c| format!(", pinned to CPU {c}")).unwrap_or_default()
     );
-    println!("exit code                 {}", m.code);
-    println!("report rows               {rows}");
-    println!("wall                      {:.2} s", m.wall);
-    println!("records/s                 {:.0}", records as f64 / m.wall);
-    println!("CPU user+sys              {:.2} s", m.cpu);
-    println!("peak RSS                  {:.1} MB", m.max_rss_mb);
-    let _ = std::fs::remove_dir_all(&dir);
+    println!("| records | wall s | records/s | CPU s | peak RSS MB | growth bytes/URL |");
+    println!("|---|---|---|---|---|---|");
+    let mut first: Option<(usize, f64)> = None;
+    for records in sizes {
+        let input = csv_input(records);
+        let mut measured = Vec::new();
+        for _ in 0..runs {
+            let dir = workdir();
+            let report = dir.join("report.csv");
+            let mut cmd = match pin {
+                Some(cpu) => {
+                    let mut c = Command::new("taskset");
+                    c.args(["-c", &cpu.to_string(), BIN]);
+                    c
+                }
+                None => Command::new(BIN),
+            };
+            cmd.args(["run", "--dry-run", "--progress", "never", "-q", "-o"])
+                .arg(&report)
+                .arg(&input)
+                .stderr(Stdio::null());
+            let m = run_measured(&mut cmd);
+            assert_eq!(m.code, 0);
+            assert_eq!(report_rows(&report).0, records);
+            let _ = std::fs::remove_dir_all(&dir);
+            measured.push(m);
+        }
+        measured.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+        let m = &measured[measured.len() / 2];
+        let growth = match first {
+            Some((n, rss)) if records > n => {
+                format!("{:.1}", (m.max_rss_mb - rss) * 1024.0 * 1024.0 / (records - n) as f64)
+            }
+            _ => "–".into(),
+        };
+        first.get_or_insert((records, m.max_rss_mb));
+        println!(
+            "| {records} | {:.2} | {:.0} | {:.2} | {:.1} | {growth} |",
+            m.wall,
+            records as f64 / m.wall,
+            m.cpu,
+            m.max_rss_mb
+        );
+    }
 }
 
 /// Time from launch to the first call's arrival at the simulator, with a
