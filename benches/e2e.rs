@@ -76,7 +76,10 @@ fn run_measured(cmd: &mut Command) -> Measured {
     let text = std::fs::read_to_string(&out).expect("time's output");
     let _ = std::fs::remove_file(&out);
     let last = text.lines().last().unwrap_or_default();
-    let f: Vec<f64> = last.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    let f: Vec<f64> = last
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
     Measured {
         wall: f[0],
         cpu: f[1] + f[2],
@@ -211,10 +214,10 @@ async fn fixed_rate_sender(
         tasks.push(tokio::spawn(async move {
             let answer = client.enable_caches(&[url], None).await;
             calls.fetch_add(1, Ordering::Relaxed);
-            if let Answer::Error(e) = answer {
-                if e.code == "UnauthorizedOperation.OperationTooOften" {
-                    throttled.fetch_add(1, Ordering::Relaxed);
-                }
+            if let Answer::Error(e) = answer
+                && e.code == "UnauthorizedOperation.OperationTooOften"
+            {
+                throttled.fetch_add(1, Ordering::Relaxed);
             }
         }));
     }
@@ -434,7 +437,8 @@ fn dry_run(args: &Args) {
     let pin: Option<usize> = args.get("pin").map(|p| p.parse().unwrap());
     println!(
         "## dry-run{}, median of {runs} run(s)",
-        pin.map(|c| format!(", pinned to CPU {c}")).unwrap_or_default()
+        pin.map(|c| format!(", pinned to CPU {c}"))
+            .unwrap_or_default()
     );
     println!("| records | wall s | records/s | CPU s | peak RSS MB | growth bytes/URL |");
     println!("|---|---|---|---|---|---|");
@@ -467,7 +471,10 @@ fn dry_run(args: &Args) {
         let m = &measured[measured.len() / 2];
         let growth = match first {
             Some((n, rss)) if records > n => {
-                format!("{:.1}", (m.max_rss_mb - rss) * 1024.0 * 1024.0 / (records - n) as f64)
+                format!(
+                    "{:.1}",
+                    (m.max_rss_mb - rss) * 1024.0 * 1024.0 / (records - n) as f64
+                )
             }
             _ => "–".into(),
         };

@@ -37,6 +37,9 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run(*args, cli.log.log_format).await,
             Command::Demo(args) => demo(args, cli.log.log_format).await,
             Command::Simulate(args) => simulate(*args).await,
+            Command::Report(args) => report(&args),
+            Command::Completions { shell } => completions(shell),
+            Command::Man { command } => man(command.as_deref()),
         }
     });
     // A reader blocked on stdin must not hold the process open.
@@ -108,13 +111,13 @@ fn spawn_signal_handler(token: CancellationToken) {
 fn finish(summary: &Summary, log: LogFormat) -> ExitCode {
     if log == LogFormat::Text {
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "{}", summary.render());
+        let _ = write!(err, "{}", summary.render(colour_on_stderr()));
     }
     ExitCode::from(summary.exit_code)
 }
 
 async fn run(args: RunArgs, log: LogFormat) -> ExitCode {
-    let dry_run = args.dry_run;
+    let (dry_run, yes) = (args.dry_run, args.yes);
     let profile = args.profile.clone();
     let config = match args.into_config() {
         Ok(c) => c,
@@ -128,6 +131,13 @@ async fn run(args: RunArgs, log: LogFormat) -> ExitCode {
             Err(e) => return usage(&e.to_string()),
         }
     };
+    if let Mode::Send(credentials) = &mode
+        && !yes
+        && !confirmed(&config, credentials)
+    {
+        eprintln!("cdn-unblock: nothing sent");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
     match runner::run(&config, mode, shutdown).await {
@@ -143,6 +153,104 @@ async fn demo(args: DemoArgs, log: LogFormat) -> ExitCode {
         Ok(summary) => finish(&summary, log),
         Err(e) => usage(&format!("{e:#}")),
     }
+}
+
+/// At a terminal, before a large run: show the plan and ask. True when
+/// nobody is there to ask (no terminal, or stdin carries the URLs), when the
+/// run is small, or when the answer is yes.
+fn confirmed(config: &runner::RunConfig, credentials: &credentials::Credentials) -> bool {
+    use crate::input::Input;
+    let Input::Files(paths) = &config.input else {
+        return true;
+    };
+    if paths.iter().any(|p| p.as_os_str() == "-")
+        || !std::io::stdin().is_terminal()
+        || !std::io::stderr().is_terminal()
+    {
+        return true;
+    }
+    let Some(count) = crate::input::line_counter(&config.input).and_then(|count| count().ok())
+    else {
+        return true;
+    };
+    let csv_files = crate::input::open(&config.input, config.input_format)
+        .map(|sources| {
+            sources
+                .iter()
+                .filter(|s| s.format == crate::input::Format::Csv)
+                .count() as u64
+        })
+        .unwrap_or(0);
+    let urls = count.saturating_sub(csv_files);
+    if urls <= crate::plan::LARGE {
+        return true;
+    }
+    let plan = crate::plan::Plan {
+        urls: Some(urls),
+        inputs: paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        batch_size: config.batch_size,
+        qps: config.qps,
+        endpoint: config.endpoint.to_string(),
+        secret_id: credentials.id_prefix(),
+        report: config.report.display().to_string(),
+        resume: config.report_mode == crate::report::ReportMode::Append,
+    };
+    crate::plan::confirm(&plan, &mut std::io::stdin().lock(), &mut std::io::stderr())
+}
+
+/// `cdn-unblock report`.
+fn report(args: &crate::cli::ReportArgs) -> ExitCode {
+    let findings = match crate::inspect::inspect(&args.path) {
+        Ok(f) => f,
+        Err(e) => return usage(&e.to_string()),
+    };
+    let mut out = std::io::stdout().lock();
+    let written = if args.failed_urls {
+        findings
+            .not_ok
+            .iter()
+            .try_for_each(|url| writeln!(out, "{url}"))
+    } else {
+        write!(out, "{}", crate::inspect::render(&args.path, &findings))
+    };
+    // A closed pipe (`| head`) is not an error.
+    if let Err(e) = written.and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return usage(&format!("cannot write: {e}"));
+    }
+    ExitCode::from(if findings.all_ok() { 0 } else { 1 })
+}
+
+/// `cdn-unblock completions SHELL`.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    clap_complete::generate(shell, &mut command, "cdn-unblock", &mut std::io::stdout());
+    ExitCode::SUCCESS
+}
+
+/// `cdn-unblock man [COMMAND]`.
+fn man(name: Option<&str>) -> ExitCode {
+    use clap::CommandFactory;
+    let root = Cli::command();
+    let command = match name {
+        None => root,
+        Some(name) => match root.find_subcommand(name) {
+            Some(sub) => sub.clone().name(format!("cdn-unblock-{name}")),
+            None => return usage(&format!("man: there is no command `{name}`")),
+        },
+    };
+    let mut out = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(command).render(&mut out) {
+        return usage(&format!("man: {e}"));
+    }
+    let _ = std::io::stdout().write_all(&out);
+    ExitCode::SUCCESS
 }
 
 fn usage(message: &str) -> ExitCode {

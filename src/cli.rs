@@ -77,7 +77,52 @@ pub enum Command {
     ///
     /// Writes demo-report.csv and prints the summary, so you can see the
     /// progress bar, the report and the summary before touching a real account.
+    ///
+    /// Example:
+    ///
+    ///   cdn-unblock demo && cdn-unblock report demo-report.csv
+    #[command(verbatim_doc_comment)]
     Demo(DemoArgs),
+
+    /// Summarise a report: final status per URL, failures by error code.
+    ///
+    /// Reads a CSV or JSON Lines report, also one a --resume appended to (the
+    /// latest row of a URL is its final status). Exit 0 when every URL is ok,
+    /// 1 when some are not, 2 when the report cannot be read.
+    ///
+    /// Examples:
+    ///
+    ///   cdn-unblock report unblock.csv
+    ///   cdn-unblock report --failed-urls unblock.csv | cdn-unblock run - -o retry.csv
+    #[command(verbatim_doc_comment)]
+    Report(ReportArgs),
+
+    /// Print a shell completion script.
+    ///
+    /// Examples:
+    ///
+    ///   cdn-unblock completions bash > /etc/bash_completion.d/cdn-unblock
+    ///   cdn-unblock completions zsh > "${fpath[1]}/_cdn-unblock"
+    ///   cdn-unblock completions fish > ~/.config/fish/completions/cdn-unblock.fish
+    #[command(verbatim_doc_comment)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page (roff), for `man`.
+    ///
+    /// Example:
+    ///
+    ///   cdn-unblock man > /usr/local/share/man/man1/cdn-unblock.1
+    ///   cdn-unblock man run | man -l -
+    #[command(verbatim_doc_comment)]
+    Man {
+        /// A command's own page (run, simulate, demo, report, completions).
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
 
     /// Run a local stand-in for the EnableCaches API (for rehearsals and tests).
     ///
@@ -177,6 +222,15 @@ pub struct RunArgs {
     /// progress log line every 10 seconds).
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
+
+    /// Do not ask before a large run (more than 1,000 URLs) at a terminal.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Lock file that keeps two runs of the same job apart; a second run
+    /// exits 2 naming the first one's PID [default: the report's path + .lock]
+    #[arg(long, value_name = "PATH", help_heading = "Report")]
+    pub lock: Option<PathBuf>,
 }
 
 /// A usage error found while turning options into a configuration: exit 2.
@@ -205,6 +259,9 @@ impl RunArgs {
             Some(path) => (path, ReportMode::New),
             None => (report::default_path(), ReportMode::New),
         };
+        let lock = self
+            .lock
+            .unwrap_or_else(|| crate::lock::default_path(&report));
         Ok(RunConfig {
             input,
             input_format: self.input_format,
@@ -224,6 +281,7 @@ impl RunArgs {
             date: self.date,
             progress: self.progress,
             summary_json: self.summary_json,
+            lock,
         })
     }
 }
@@ -234,6 +292,19 @@ pub struct DemoArgs {
     /// Progress bar on stderr (`auto`: only on a terminal).
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
+}
+
+/// `cdn-unblock report` options.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The report (CSV, or JSON Lines for .jsonl/.ndjson).
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+
+    /// Print only the URLs that are not ok (failed, unknown, not sent in a
+    /// dry run), one per line, ready for `cdn-unblock run -`.
+    #[arg(long)]
+    pub failed_urls: bool,
 }
 
 /// 1..=40 calls per second.

@@ -77,6 +77,7 @@ pub async fn run(progress: ProgressMode, shutdown: CancellationToken) -> anyhow:
         date: None,
         progress,
         summary_json: None,
+        lock: crate::lock::default_path(report),
     };
     let summary = runner::run(&config, Mode::Send(credentials), shutdown).await;
     simulator.stop().await;

@@ -130,7 +130,7 @@ impl Progress {
     pub fn set_position(&self, settled: u64, stats: &Stats) {
         if let Some(bar) = &self.bar {
             bar.set_position(settled);
-            bar.set_message(status_line(stats));
+            bar.set_message(status_line(stats, bar.elapsed()));
         }
     }
 
@@ -145,15 +145,26 @@ impl Progress {
     }
 }
 
-fn status_line(stats: &Stats) -> String {
+/// `ok 1,200 · failed 3 · 39.8 calls/s · throttled 2`
+fn status_line(stats: &Stats, elapsed: Duration) -> String {
+    use crate::plan::thousands;
     let c = stats.snapshot();
-    let mut line = format!("ok {} · failed {}", c.ok, c.failed);
+    let mut line = format!(
+        "ok {} · failed {}",
+        thousands(c.ok + c.already_done),
+        thousands(c.failed + c.unknown)
+    );
     if c.invalid + c.duplicate > 0 {
-        line.push_str(&format!(" · skipped {}", c.invalid + c.duplicate));
+        line.push_str(&format!(
+            " · skipped {}",
+            thousands(c.invalid + c.duplicate)
+        ));
     }
-    if c.throttled > 0 {
-        line.push_str(&format!(" · throttled {}", c.throttled));
+    if c.calls > 0 {
+        let secs = elapsed.as_secs_f64().max(0.001);
+        line.push_str(&format!(" · {:.1} calls/s", c.calls as f64 / secs));
     }
+    line.push_str(&format!(" · throttled {}", thousands(c.throttled)));
     line
 }
 

@@ -100,9 +100,6 @@ impl Resume {
             modified: meta.modified().ok(),
             ..Resume::default()
         };
-        if meta.len() == 0 {
-            return Ok(resume);
-        }
         let end = complete_length(&mut file).map_err(io_err)?;
         if end < meta.len() {
             file.set_len(end).map_err(io_err)?;
@@ -113,50 +110,8 @@ impl Resume {
                 path.display()
             );
         }
-        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        let mut reader = BufReader::with_capacity(256 * 1024, file);
-        match ReportFormat::for_path(path) {
-            ReportFormat::Csv => {
-                let mut header = String::new();
-                reader.read_line(&mut header).map_err(io_err)?;
-                if header.trim_end() != COLUMNS.join(",") {
-                    return Err(ResumeError::NotAReport(path.to_path_buf()));
-                }
-                let mut csv = csv::ReaderBuilder::new()
-                    .has_headers(false)
-                    .from_reader(reader);
-                let mut record = csv::StringRecord::new();
-                loop {
-                    match csv.read_record(&mut record) {
-                        Ok(false) => break,
-                        Ok(true) => match record.deserialize::<Row>(None) {
-                            Ok(row) => resume.add(&row),
-                            Err(_) => resume.skipped += 1,
-                        },
-                        Err(e) if e.is_io_error() => {
-                            return Err(io_err(io::Error::other(e.to_string())));
-                        }
-                        Err(_) => resume.skipped += 1,
-                    }
-                }
-            }
-            ReportFormat::Jsonl => {
-                let mut line = String::new();
-                let mut first = true;
-                loop {
-                    line.clear();
-                    if reader.read_line(&mut line).map_err(io_err)? == 0 {
-                        break;
-                    }
-                    match serde_json::from_str::<Row>(&line) {
-                        Ok(row) => resume.add(&row),
-                        Err(_) if first => return Err(ResumeError::NotAReport(path.to_path_buf())),
-                        Err(_) => resume.skipped += 1,
-                    }
-                    first = false;
-                }
-            }
-        }
+        let read = read_rows(path, file, end, |row| resume.add(&row))?;
+        resume.skipped = read.skipped;
         if resume.skipped > 0 {
             tracing::warn!(
                 event = "unreadable_rows",
@@ -167,6 +122,92 @@ impl Resume {
         }
         Ok(resume)
     }
+}
+
+/// What reading a report found besides its rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadReport {
+    /// Lines that are not rows (skipped).
+    pub skipped: u64,
+    /// A last line without its newline (ignored: a crash cut it).
+    pub torn: bool,
+}
+
+/// Read every row of the report at `path`, without changing it. A torn
+/// last line is ignored.
+pub fn read_report(path: &Path, each: impl FnMut(Row)) -> Result<ReadReport, ResumeError> {
+    let io_err = |source| ResumeError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io_err)?;
+    let len = file.metadata().map_err(io_err)?.len();
+    let end = complete_length(&mut file).map_err(io_err)?;
+    let mut read = read_rows(path, file, end, each)?;
+    read.torn = end < len;
+    Ok(read)
+}
+
+/// Read the rows in the first `end` bytes of `file` (the report at `path`).
+fn read_rows(
+    path: &Path,
+    mut file: File,
+    end: u64,
+    mut each: impl FnMut(Row),
+) -> Result<ReadReport, ResumeError> {
+    let io_err = |source| ResumeError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut read = ReadReport::default();
+    if end == 0 {
+        return Ok(read);
+    }
+    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let mut reader = BufReader::with_capacity(256 * 1024, file.take(end));
+    match ReportFormat::for_path(path) {
+        ReportFormat::Csv => {
+            let mut header = String::new();
+            reader.read_line(&mut header).map_err(io_err)?;
+            if header.trim_end() != COLUMNS.join(",") {
+                return Err(ResumeError::NotAReport(path.to_path_buf()));
+            }
+            let mut csv = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(reader);
+            let mut record = csv::StringRecord::new();
+            loop {
+                match csv.read_record(&mut record) {
+                    Ok(false) => break,
+                    Ok(true) => match record.deserialize::<Row>(None) {
+                        Ok(row) => each(row),
+                        Err(_) => read.skipped += 1,
+                    },
+                    Err(e) if e.is_io_error() => {
+                        return Err(io_err(io::Error::other(e.to_string())));
+                    }
+                    Err(_) => read.skipped += 1,
+                }
+            }
+        }
+        ReportFormat::Jsonl => {
+            let mut line = String::new();
+            let mut first = true;
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).map_err(io_err)? == 0 {
+                    break;
+                }
+                match serde_json::from_str::<Row>(&line) {
+                    Ok(row) => each(row),
+                    Err(_) if first => return Err(ResumeError::NotAReport(path.to_path_buf())),
+                    Err(_) => read.skipped += 1,
+                }
+                first = false;
+            }
+        }
+    }
+    Ok(read)
 }
 
 /// The length of the file up to and including its last newline.

@@ -53,6 +53,8 @@ pub struct RunConfig {
     pub date: Option<String>,
     pub progress: ProgressMode,
     pub summary_json: Option<PathBuf>,
+    /// Held for the whole run, so two runs of one job do not overlap.
+    pub lock: PathBuf,
 }
 
 /// Send for real, or only pretend.
@@ -73,6 +75,8 @@ pub enum RunError {
     Report(#[from] ReportError),
     #[error(transparent)]
     Resume(#[from] ResumeError),
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),
 }
@@ -124,6 +128,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
+    let _lock = crate::lock::Lock::acquire(&config.lock)?;
     let sources = input::open(&config.input, config.input_format)?;
     input::check_headers(&sources, &config.csv)?;
     let client = match &mode {
@@ -210,7 +215,7 @@ pub async fn run(
                 let mut next = Some(first);
                 let written = std::iter::from_fn(|| next.take().or_else(|| row_rx.try_recv().ok()))
                     .try_for_each(|rows| {
-                        rows.iter().for_each(|row| stats.count(row.status));
+                        rows.iter().for_each(|row| stats.count_row(row));
                         writer.append(&rows)
                     })
                     .and_then(|()| writer.flush());
@@ -336,7 +341,7 @@ pub async fn run(
     } else {
         Ending::Finished
     };
-    let summary = Summary::new(
+    let mut summary = Summary::new(
         stats.snapshot(),
         started.elapsed(),
         ending,
@@ -344,6 +349,8 @@ pub async fn run(
         config.report.display().to_string(),
         matches!(mode, Mode::DryRun),
     );
+    summary.failures_by_code = stats.codes.lock().expect("codes lock").clone();
+    summary.qps = config.qps;
     let c = &summary.counts;
     tracing::info!(
         event = "summary",
@@ -366,6 +373,7 @@ pub async fn run(
         urls_per_sec = summary.urls_per_sec,
         exit_code = summary.exit_code,
         abort_reason = summary.abort_reason.as_deref(),
+        failures_by_code = %serde_json::to_string(&summary.failures_by_code).unwrap_or_default(),
         report = %summary.report,
         "finished: exit {}",
         summary.exit_code

@@ -1,13 +1,15 @@
 //! Counters shared by the pipeline's stages, and the end-of-run summary
 //! built from them.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::report::Status;
+use crate::report::{Row, Status};
 
 /// Live counters. Rows are counted by the writer, as they reach the report.
 #[derive(Debug, Default)]
@@ -36,6 +38,8 @@ pub struct Stats {
     pub batches: AtomicU64,
     /// Sources that could not be read to the end.
     pub input_errors: AtomicU64,
+    /// Failed and invalid rows by error code.
+    pub codes: Mutex<BTreeMap<String, u64>>,
 }
 
 fn get(a: &AtomicU64) -> u64 {
@@ -43,7 +47,28 @@ fn get(a: &AtomicU64) -> u64 {
 }
 
 impl Stats {
-    /// Count a row that reached the report.
+    /// Count a row that reached the report, and its error code if it failed.
+    pub fn count_row(&self, row: &Row) {
+        self.count(row.status);
+        if matches!(
+            row.status,
+            Status::Failed | Status::Invalid | Status::Unknown
+        ) {
+            let code = match (&row.error_code, row.status) {
+                (Some(code), _) => code.to_string(),
+                (None, Status::Unknown) => "Unknown".to_string(),
+                (None, _) => "NoCode".to_string(),
+            };
+            *self
+                .codes
+                .lock()
+                .expect("codes lock")
+                .entry(code)
+                .or_default() += 1;
+        }
+    }
+
+    /// Count a status (a row, or a record settled by a resumed report).
     pub fn count(&self, status: Status) {
         let counter = match status {
             Status::Ok => &self.ok,
@@ -147,6 +172,10 @@ pub struct Summary {
     pub abort_reason: Option<String>,
     pub report: String,
     pub dry_run_mode: bool,
+    /// Failed, invalid and unknown rows by error code.
+    pub failures_by_code: BTreeMap<String, u64>,
+    /// The `--qps` of the run (for the dry run's time estimate).
+    pub qps: u32,
 }
 
 impl Summary {
@@ -180,68 +209,115 @@ impl Summary {
             abort_reason,
             report,
             dry_run_mode,
+            failures_by_code: BTreeMap::new(),
+            qps: 40,
         }
     }
 
-    /// The human summary for stderr.
-    pub fn render(&self) -> String {
-        let c = &self.counts;
-        let mut out = String::new();
-        let verdict = match (&self.ending, self.exit_code) {
+    /// What the exit code means.
+    pub fn verdict(&self) -> &'static str {
+        match (&self.ending, self.exit_code) {
             (Ending::Interrupted, _) => "interrupted",
             (Ending::Aborted, _) => "aborted",
-            (_, 0) => "done",
-            _ => "done, with problems",
+            (_, 0) => "every URL ok",
+            (_, _) if self.not_done > 0 => "some URLs were not done",
+            _ => "some URLs failed, were invalid or unknown",
+        }
+    }
+
+    /// The human summary for stderr: a small table. `colour` paints the
+    /// counts (only on a terminal, never with `NO_COLOR`).
+    pub fn render(&self, colour: bool) -> String {
+        use crate::plan::thousands as n;
+        let paint = |text: String, style: console::Style| -> String {
+            style.force_styling(colour).apply_to(text).to_string()
         };
-        let _ = writeln!(
-            out,
-            "cdn-unblock: {verdict} in {} (exit {})",
+        let good = |text: String| paint(text, console::Style::new().green());
+        let bad = |text: String, count: u64| {
+            if count > 0 {
+                paint(text, console::Style::new().red().bold())
+            } else {
+                text
+            }
+        };
+        let c = &self.counts;
+        let mut out = String::new();
+        let headline = format!(
+            "cdn-unblock: {} in {} (exit {})",
+            self.verdict(),
             human_duration(self.elapsed_secs),
             self.exit_code
         );
-        let _ = writeln!(
-            out,
-            "  records {:>9}   ok {}   failed {}   invalid {}   duplicate {}   unknown {}",
-            c.records, c.ok, c.failed, c.invalid, c.duplicate, c.unknown
-        );
-        if self.dry_run_mode {
-            let _ = writeln!(
-                out,
-                "  dry run {:>9}   would make {} calls (about {} at 40 calls/s)",
-                c.dry_run,
-                c.batches,
-                human_duration(c.batches as f64 / 40.0)
-            );
+        let headline = if self.exit_code == 0 {
+            good(headline)
         } else {
-            let _ = writeln!(
-                out,
-                "  calls   {:>9}   retries {}   throttled {}   split {}   {:.1} calls/s   {:.0} URLs/s",
-                c.calls,
-                c.retries,
-                c.throttled,
-                c.split_calls,
-                self.calls_per_sec,
-                self.urls_per_sec
-            );
+            bad(headline, 1)
+        };
+        let _ = writeln!(out, "{headline}");
+        let left = [
+            ("ok", good(format!("{:>11}", n(c.ok + c.already_done)))),
+            ("failed", bad(format!("{:>11}", n(c.failed)), c.failed)),
+            ("invalid", bad(format!("{:>11}", n(c.invalid)), c.invalid)),
+            ("duplicate", format!("{:>11}", n(c.duplicate))),
+            ("unknown", bad(format!("{:>11}", n(c.unknown)), c.unknown)),
+        ];
+        let right: Vec<(&str, String)> = if self.dry_run_mode {
+            vec![
+                ("dry run", format!("{:>9}", n(c.dry_run))),
+                ("calls", format!("{:>9}", n(c.batches))),
+                (
+                    "at cap",
+                    format!(
+                        "{:>9}",
+                        human_duration(c.batches as f64 / f64::from(self.qps.max(1)))
+                    ),
+                ),
+            ]
+        } else {
+            vec![
+                ("calls", format!("{:>9}", n(c.calls))),
+                ("retries", format!("{:>9}", n(c.retries))),
+                ("throttled", format!("{:>9}", n(c.throttled))),
+                ("split", format!("{:>9}", n(c.split_calls))),
+                ("rate", format!("{:>7.1}/s", self.calls_per_sec)),
+            ]
+        };
+        for (i, (name, value)) in left.iter().enumerate() {
+            let _ = write!(out, "  {name:<10}{value}");
+            if let Some((rname, rvalue)) = right.get(i) {
+                let _ = write!(out, "      {rname:<10}{rvalue}");
+            }
+            let _ = writeln!(out);
         }
+        let _ = writeln!(out, "  {:<10}{:>11}   records read", "", n(c.records));
         if c.already_done > 0 {
             let _ = writeln!(
                 out,
-                "  already done (ok in the report before): {}",
-                c.already_done
+                "  {:<10}{:>11}   of the ok were already ok in the report",
+                "",
+                n(c.already_done)
             );
         }
         if self.not_done > 0 {
             let _ = writeln!(
                 out,
-                "  not done {:>8}   (read, but the run stopped before they settled: re-run with --resume)",
-                self.not_done
+                "  {:<10}{}   not done: the run stopped first; re-run with --resume",
+                "",
+                bad(format!("{:>11}", n(self.not_done)), self.not_done)
             );
         }
-        if let Some(reason) = &self.abort_reason {
-            let _ = writeln!(out, "  stopped: {reason}");
+        if !self.failures_by_code.is_empty() {
+            let codes: Vec<String> = self
+                .failures_by_code
+                .iter()
+                .map(|(code, count)| format!("{code} {}", n(*count)))
+                .collect();
+            let _ = writeln!(out, "  problems  {}", codes.join(" · "));
         }
-        let _ = writeln!(out, "  report  {}", self.report);
+        if let Some(reason) = &self.abort_reason {
+            let _ = writeln!(out, "  stopped   {}", bad(reason.clone(), 1));
+        }
+        let _ = writeln!(out, "  report    {}", self.report);
         out
     }
 }
@@ -362,7 +438,10 @@ mod tests {
         assert_eq!(v["calls_per_sec"], 2.0);
         assert_eq!(v["urls_per_sec"], 4.0);
         assert_eq!(v["exit_code"], 1);
-        assert!(s.render().contains("records"));
+        let text = s.render(false);
+        assert!(text.contains("records read"), "{text}");
+        assert!(!text.contains('\u{1b}'), "no colour unless asked: {text}");
+        assert!(s.render(true).contains('\u{1b}'));
     }
 
     #[test]

@@ -61,7 +61,7 @@ async fn every_url_ends_ok_through_every_kind_of_fault_at_once() {
     config.qps = 10;
     config.timeout = Duration::from_secs(1);
     let summary = run_sim(&config).await;
-    assert_eq!(summary.exit_code, 0, "{}", summary.render());
+    assert_eq!(summary.exit_code, 0, "{}", summary.render(false));
     let rows = read_report(&report);
     assert_eq!(rows.len(), 1000);
     assert!(rows.iter().all(|r| r.status == Status::Ok));
@@ -149,7 +149,7 @@ async fn sharing_the_quota_with_another_job_slows_down_and_still_finishes() {
     config.qps = 10;
     let summary = run_sim(&config).await;
     rival.abort();
-    assert_eq!(summary.exit_code, 0, "{}", summary.render());
+    assert_eq!(summary.exit_code, 0, "{}", summary.render(false));
     assert_eq!(summary.counts.ok, 400);
     assert!(
         summary.counts.throttled > 0,
@@ -439,7 +439,7 @@ async fn failed_urls_are_sent_again_on_resume_and_the_exit_code_covers_the_whole
     config.endpoint = cdn_unblock::client::Endpoint::parse(&sim.endpoint()).unwrap();
     config.report_mode = ReportMode::Append;
     let again = run_sim(&config).await;
-    assert_eq!(again.exit_code, 0, "{}", again.render());
+    assert_eq!(again.exit_code, 0, "{}", again.render(false));
     assert_eq!(again.counts.ok, 30);
     let status = latest(&read_report(&report));
     assert!(status.values().all(|s| *s == Status::Ok));

@@ -202,7 +202,7 @@ async fn throttling_recovers_when_the_api_allows_less_than_the_client_sends() {
     let mut config = run_config(&sim.endpoint(), Input::Files(vec![input]), report.clone());
     config.batch_size = 10;
     let summary = run_sim(&config).await;
-    assert_eq!(summary.exit_code, 0, "{}", summary.render());
+    assert_eq!(summary.exit_code, 0, "{}", summary.render(false));
     let rows = read_report(&report);
     assert_one_row_per_record(&rows, 1..=400);
     assert!(rows.iter().all(|r| r.status == Status::Ok));

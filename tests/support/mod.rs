@@ -61,6 +61,7 @@ use tokio_util::sync::CancellationToken;
 
 /// A run configuration against `endpoint`, quiet, writing to `report`.
 pub fn run_config(endpoint: &str, input: Input, report: PathBuf) -> RunConfig {
+    let lock = cdn_unblock::lock::default_path(&report);
     RunConfig {
         input,
         input_format: InputFormat::Auto,
@@ -77,6 +78,7 @@ pub fn run_config(endpoint: &str, input: Input, report: PathBuf) -> RunConfig {
         date: None,
         progress: ProgressMode::Never,
         summary_json: None,
+        lock,
     }
 }
 

@@ -1,0 +1,140 @@
+//! `--lock`: one run of a job at a time.
+//!
+//! Two overlapping runs of the same job (a cron run that outlasts its
+//! interval, a person re-running by hand) would send the same URLs twice
+//! and write one report from two processes. The lock is an advisory
+//! `flock` on a file next to the report (`REPORT.lock` by default) that
+//! also holds the holder's PID for the message. The kernel releases it when
+//! the holder dies, however it dies, so a lock left by a crash or `kill -9`
+//! is simply taken over.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// The default lock path for a report: `REPORT.lock`.
+pub fn default_path(report: &Path) -> PathBuf {
+    let mut name = report.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Another run holds the lock, or it cannot be taken: exit 2.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "another run (PID {holder}) holds {}: wait for it to finish, or pass another --lock if the jobs are unrelated",
+        path.display()
+    )]
+    Held { path: PathBuf, holder: String },
+    #[error("cannot take the lock {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A held lock; released (and its file removed) when dropped.
+#[derive(Debug)]
+pub struct Lock {
+    file: File,
+    path: PathBuf,
+}
+
+impl Lock {
+    /// Take the lock at `path`, or say who holds it.
+    pub fn acquire(path: &Path) -> Result<Lock, LockError> {
+        let io = |source| LockError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(LockError::Held {
+                    path: path.to_path_buf(),
+                    holder: if holder.is_empty() {
+                        "unknown".into()
+                    } else {
+                        holder.to_string()
+                    },
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
+        }
+        // Ours now (a dead holder's PID may still be in it: replace it).
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        writeln!(file, "{}", std::process::id()).map_err(io)?;
+        file.flush().map_err(io)?;
+        Ok(Lock {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Remove the file while still holding the lock, so nobody who
+        // opened it in between believes they hold a lock on a removed file
+        // for long: they retry on the next run.
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_and_named_then_it_is_free_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv.lock");
+        let first = Lock::acquire(&path).unwrap();
+        let err = Lock::acquire(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("PID {}", std::process::id())),
+            "{err}"
+        );
+        assert!(err.contains("r.csv.lock"), "{err}");
+        drop(first);
+        assert!(!path.exists());
+        let again = Lock::acquire(&path).unwrap();
+        assert_eq!(again.path(), path);
+    }
+
+    #[test]
+    fn a_stale_lock_file_from_a_dead_run_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("job.lock");
+        // What a run killed with -9 leaves: the file, with no lock on it.
+        std::fs::write(&path, "999999\n").unwrap();
+        let lock = Lock::acquire(&path).unwrap();
+        let pid = std::fs::read_to_string(lock.path()).unwrap();
+        assert_eq!(pid.trim(), std::process::id().to_string());
+    }
+
+    #[test]
+    fn the_default_lock_sits_next_to_the_report() {
+        assert_eq!(
+            default_path(Path::new("reports/2026-11-28.csv")),
+            PathBuf::from("reports/2026-11-28.csv.lock")
+        );
+    }
+}
