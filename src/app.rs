@@ -21,6 +21,8 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 /// Parse the command line, run the command, map the result to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One rule for every colour this tool prints (logs, bar, summary).
+    console::set_colors_enabled_stderr(colour_on_stderr());
     init_logging(&cli.log);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -430,6 +430,8 @@ async fn log_progress(stats: Arc<Stats>, started: Instant) {
             calls = c.calls,
             throttled = c.throttled,
             calls_per_sec = (c.calls as f64 / secs * 10.0).round() / 10.0,
+            failures_by_code = %serde_json::to_string(&*stats.codes.lock().expect("codes lock"))
+                .unwrap_or_default(),
             "{} records read, {} ok, {} failed, {} calls ({:.1}/s), {} throttled",
             c.records,
             c.ok,

@@ -6,6 +6,8 @@ mod support;
 
 mod binary;
 mod client_sim;
+mod operator;
 mod resilience;
 mod run;
 mod sim_rules;
+mod terminal;

@@ -119,3 +119,44 @@ pub fn write_lines(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     path
 }
+
+/// A simulator on its own runtime, for tests that drive the binary
+/// synchronously (a pseudo-terminal, child processes).
+pub struct BackgroundSim {
+    pub sim: SimHandle,
+    _runtime: tokio::runtime::Runtime,
+}
+
+pub fn background_sim(config: SimConfig) -> BackgroundSim {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = runtime.block_on(sim::start(config)).unwrap();
+    BackgroundSim {
+        sim,
+        _runtime: runtime,
+    }
+}
+
+/// The binary, with the simulator's keys and nothing else from the
+/// machine's environment.
+pub fn binary_with_keys(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cdn-unblock"));
+    for var in [
+        "RUST_LOG",
+        "NO_COLOR",
+        "TENCENTCLOUD_SESSION_TOKEN",
+        "TENCENTCLOUD_TOKEN",
+        "TENCENTCLOUD_SECURITY_TOKEN",
+        "TENCENTCLOUD_CREDENTIALS_FILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.current_dir(dir)
+        .env("HOME", "/nonexistent-home")
+        .env("TENCENTCLOUD_SECRET_ID", "AKIDsimulator")
+        .env("TENCENTCLOUD_SECRET_KEY", "simulator-secret");
+    cmd
+}

@@ -1,0 +1,387 @@
+//! The unattended side: the lock, the report command, completions, manual
+//! pages, help, and the summary file's schema.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use cdn_unblock::sim::{Faults, SimConfig};
+
+use crate::binary::bin;
+use crate::support::*;
+
+#[test]
+fn an_overlapping_run_of_the_same_job_is_refused_naming_the_holder() {
+    let bg = background_sim(SimConfig {
+        latency_ms: (200, 200),
+        ..sim_config()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write_lines(dir.path(), "urls.txt", &many_urls(400));
+    let args = [
+        "run",
+        "--endpoint",
+        &bg.sim.endpoint(),
+        "urls.txt",
+        "-o",
+        "r.csv",
+        "--batch-size",
+        "10",
+    ];
+    let mut first = binary_with_keys(dir.path())
+        .args(args)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while bg.sim.calls().is_empty() {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = binary_with_keys(dir.path())
+        .args([
+            "run",
+            "--endpoint",
+            &bg.sim.endpoint(),
+            "urls.txt",
+            "-o",
+            "r.csv",
+            "--resume",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains(&format!("PID {}", first.id())), "{err}");
+    assert!(err.contains("r.csv.lock"), "{err}");
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    // Done: the lock is gone, and the job can run again.
+    assert!(!dir.path().join("r.csv.lock").exists());
+    let again = binary_with_keys(dir.path())
+        .args([
+            "run",
+            "--endpoint",
+            &bg.sim.endpoint(),
+            "urls.txt",
+            "-o",
+            "r.csv",
+            "--resume",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+#[test]
+fn a_lock_left_by_a_killed_run_is_taken_over() {
+    let bg = background_sim(SimConfig {
+        latency_ms: (200, 200),
+        ..sim_config()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write_lines(dir.path(), "urls.txt", &many_urls(400));
+    let mut first = binary_with_keys(dir.path())
+        .args([
+            "run",
+            "--endpoint",
+            &bg.sim.endpoint(),
+            "urls.txt",
+            "-o",
+            "r.csv",
+            "--batch-size",
+            "10",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while bg.sim.calls().is_empty() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        dir.path().join("r.csv.lock").exists(),
+        "kill -9 leaves the file"
+    );
+    let resumed = binary_with_keys(dir.path())
+        .args([
+            "run",
+            "--endpoint",
+            &bg.sim.endpoint(),
+            "urls.txt",
+            "-o",
+            "r.csv",
+            "--resume",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+}
+
+#[test]
+fn report_summarises_and_failed_urls_feed_a_clean_rerun() {
+    // First run: the API is down (every call a 502), so everything fails.
+    let down = background_sim(SimConfig {
+        faults: Faults {
+            http_502: 1.0,
+            ..Faults::default()
+        },
+        ..sim_config()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = many_urls(250);
+    lines.push("ftp://not-http.example.com/x".into());
+    lines.push(lines[0].clone());
+    write_lines(dir.path(), "urls.txt", &lines);
+    let out = binary_with_keys(dir.path())
+        .args([
+            "run",
+            "--endpoint",
+            &down.sim.endpoint(),
+            "urls.txt",
+            "-o",
+            "first.csv",
+            "--max-attempts",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+
+    let summary = bin()
+        .current_dir(dir.path())
+        .args(["report", "first.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(summary.status.code(), Some(1), "not every URL is ok");
+    let text = String::from_utf8_lossy(&summary.stdout);
+    assert!(text.contains("252 rows"), "{text}");
+    assert!(text.contains("Http.502") && text.contains("250"), "{text}");
+    assert!(text.contains("InvalidUrl.Scheme"), "{text}");
+    assert!(text.contains("duplicate"), "{text}");
+
+    let failed = bin()
+        .current_dir(dir.path())
+        .args(["report", "--failed-urls", "first.csv"])
+        .output()
+        .unwrap();
+    let urls = String::from_utf8(failed.stdout).unwrap();
+    assert_eq!(
+        urls.lines().count(),
+        250,
+        "each failed URL once, and nothing else"
+    );
+    assert!(urls.lines().all(|u| u.starts_with("https://")));
+
+    // The API is back: pipe the failures into a new run.
+    let up = background_sim(sim_config());
+    let rerun = binary_with_keys(dir.path())
+        .args([
+            "run",
+            "--endpoint",
+            &up.sim.endpoint(),
+            "-",
+            "-o",
+            "retry.csv",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut rerun = rerun;
+    {
+        use std::io::Write;
+        rerun
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(urls.as_bytes())
+            .unwrap();
+    }
+    let rerun = rerun.wait_with_output().unwrap();
+    assert_eq!(
+        rerun.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    let clean = bin()
+        .current_dir(dir.path())
+        .args(["report", "retry.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(clean.status.code(), Some(0));
+}
+
+#[test]
+fn report_refuses_what_is_not_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("urls.csv"), "url\nhttps://a/1\n").unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["report", "urls.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a cdn-unblock report"));
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["report", "missing.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.csv"));
+}
+
+#[test]
+fn every_command_has_help_with_examples_completions_and_a_manual_page() {
+    for command in ["run", "simulate", "demo", "report", "completions", "man"] {
+        let out = bin().args([command, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{command}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Example"),
+            "{command} --help has no example:\n{text}"
+        );
+    }
+    for (shell, marker) in [
+        ("bash", "_cdn__unblock()"),
+        ("zsh", "#compdef cdn-unblock"),
+        ("fish", "complete -c cdn-unblock"),
+    ] {
+        let out = bin().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(marker), "{shell}");
+        assert!(text.contains("resume"), "{shell} completes run's options");
+    }
+    let out = bin().arg("man").output().unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH cdn-unblock"),
+        "{page}"
+    );
+    let out = bin().args(["man", "run"]).output().unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.contains(".TH cdn-unblock-run") && page.contains("resume"),
+        "{page}"
+    );
+    assert_eq!(
+        bin().args(["man", "nope"]).output().unwrap().status.code(),
+        Some(2)
+    );
+    let out = bin().arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("cdn-unblock {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// The `--summary-json` schema is documented in the README: any change to
+/// its keys must be deliberate.
+#[test]
+fn the_summary_json_schema_is_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--dry-run",
+            "-o",
+            "r.csv",
+            "--summary-json",
+            "s.json",
+            "-",
+        ])
+        .write_stdin("https://a.example.com/1\nnope\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "abort_reason",
+            "already_done",
+            "batches",
+            "calls",
+            "calls_per_sec",
+            "dry_run",
+            "dry_run_mode",
+            "duplicate",
+            "elapsed_secs",
+            "ending",
+            "exit_code",
+            "failed",
+            "failures_by_code",
+            "invalid",
+            "not_done",
+            "ok",
+            "qps",
+            "records",
+            "report",
+            "retries",
+            "sent",
+            "split_calls",
+            "throttled",
+            "unknown",
+            "urls_per_sec",
+        ]
+    );
+    assert_eq!(v["records"], 2);
+    assert_eq!(v["dry_run"], 1);
+    assert_eq!(v["invalid"], 1);
+    assert_eq!(v["failures_by_code"]["InvalidUrl.Scheme"], 1);
+    assert_eq!(v["ending"], "finished");
+    assert_eq!(v["exit_code"], 1);
+    assert!(v["abort_reason"].is_null());
+}
+
+#[test]
+fn json_logs_carry_an_event_field_on_every_line() {
+    let bg = background_sim(sim_config());
+    let dir = tempfile::tempdir().unwrap();
+    write_lines(dir.path(), "urls.txt", &many_urls(50));
+    let out = binary_with_keys(dir.path())
+        .args([
+            "run",
+            "--log-format",
+            "json",
+            "--endpoint",
+            &bg.sim.endpoint(),
+            "urls.txt",
+            "-o",
+            "r.csv",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let events: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l} ({e})")))
+        .collect();
+    assert!(
+        events.iter().all(|e| e["event"].is_string()
+            && e["level"].is_string()
+            && e["timestamp"].is_string())
+    );
+    let summary = events.iter().find(|e| e["event"] == "summary").unwrap();
+    assert_eq!(summary["ok"], 50);
+    assert_eq!(summary["exit_code"], 0);
+    assert!(events.iter().any(|e| e["event"] == "start"));
+}
