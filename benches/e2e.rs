@@ -142,15 +142,7 @@ impl Sim {
 
 /// The most calls in any window `[t, t + 1 s)`.
 fn busiest_second(times_ms: &[f64]) -> usize {
-    let mut best = 0;
-    let mut lo = 0;
-    for hi in 0..times_ms.len() {
-        while times_ms[hi] - times_ms[lo] >= 1000.0 {
-            lo += 1;
-        }
-        best = best.max(hi - lo + 1);
-    }
-    best
+    cdn_unblock::sim::log::busiest_window(times_ms, 1000.0)
 }
 
 fn is_competitor(c: &CallRecord) -> bool {

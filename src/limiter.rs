@@ -276,15 +276,12 @@ mod tests {
 
     /// The most starts in any window `[t, t + 1 s)`.
     fn max_in_window(starts: &[Instant]) -> usize {
-        let mut best = 0;
-        let mut lo = 0;
-        for hi in 0..starts.len() {
-            while starts[hi] - starts[lo] >= WINDOW {
-                lo += 1;
-            }
-            best = best.max(hi - lo + 1);
-        }
-        best
+        let t0 = starts[0];
+        let ms: Vec<f64> = starts
+            .iter()
+            .map(|s| (*s - t0).as_secs_f64() * 1000.0)
+            .collect();
+        crate::sim::log::busiest_window(&ms, 1000.0)
     }
 
     #[tokio::test(start_paused = true)]

@@ -15,15 +15,7 @@ use crate::support::*;
 /// The most arrivals in any window `[t, t + width)`.
 fn busiest(calls: &[CallRecord], width_ms: f64) -> usize {
     let times: Vec<f64> = calls.iter().map(|c| c.elapsed_ms).collect();
-    let mut best = 0;
-    let mut lo = 0;
-    for hi in 0..times.len() {
-        while times[hi] - times[lo] >= width_ms {
-            lo += 1;
-        }
-        best = best.max(hi - lo + 1);
-    }
-    best
+    cdn_unblock::sim::log::busiest_window(&times, width_ms)
 }
 
 /// The latest status of every URL in a report.

@@ -106,6 +106,23 @@ impl CallLog {
     }
 }
 
+/// The most calls that arrived within any window `[t, t + width_ms)`:
+/// what a strict sliding-window rate limit sees. `times_ms` are arrival
+/// times in milliseconds ([`CallRecord::elapsed_ms`]), in any order.
+pub fn busiest_window(times_ms: &[f64], width_ms: f64) -> usize {
+    let mut times = times_ms.to_vec();
+    times.sort_by(f64::total_cmp);
+    let mut best = 0;
+    let mut lo = 0;
+    for hi in 0..times.len() {
+        while times[hi] - times[lo] >= width_ms {
+            lo += 1;
+        }
+        best = best.max(hi - lo + 1);
+    }
+    best
+}
+
 /// Now, as RFC 3339 UTC with microseconds.
 pub fn rfc3339_now() -> String {
     let format = time::macros::format_description!(
@@ -114,4 +131,21 @@ pub fn rfc3339_now() -> String {
     time::OffsetDateTime::now_utc()
         .format(format)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_busiest_window_counts_arrivals_less_than_a_width_apart() {
+        assert_eq!(busiest_window(&[], 1000.0), 0);
+        assert_eq!(busiest_window(&[0.0, 500.0, 999.9], 1000.0), 3);
+        // Exactly one second apart: no longer in the same window.
+        assert_eq!(busiest_window(&[0.0, 500.0, 1000.0], 1000.0), 2);
+        assert_eq!(
+            busiest_window(&[1000.0, 0.0, 500.0, 1200.0, 1300.0], 1000.0),
+            4
+        );
+    }
 }
