@@ -253,9 +253,9 @@ pub fn parse_answer(status: u16, body: &[u8]) -> Answer {
     let r = envelope.response;
     if let Some(error) = r.error {
         return Answer::Error(ApiError {
-            code: error.code,
+            code: one_line(&error.code),
             message: one_line(error.message.as_deref().unwrap_or("")),
-            request_id: r.request_id,
+            request_id: r.request_id.as_deref().map(one_line),
         });
     }
     let (success_urls, fail_urls) = match r.result {
@@ -265,8 +265,9 @@ pub fn parse_answer(status: u16, body: &[u8]) -> Answer {
         ),
         None => (Vec::new(), Vec::new()),
     };
+    // Everything from the server that reaches a report row stays on one line.
     let task_id = match r.task_id {
-        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::String(s)) => Some(one_line(&s)),
         Some(serde_json::Value::Null) | None => None,
         Some(other) => Some(other.to_string()),
     };
@@ -274,7 +275,7 @@ pub fn parse_answer(status: u16, body: &[u8]) -> Answer {
         success_urls,
         fail_urls,
         task_id,
-        request_id: r.request_id,
+        request_id: r.request_id.as_deref().map(one_line),
     })
 }
 
@@ -560,6 +561,27 @@ mod tests {
                 message: "bad signature".into(),
                 request_id: Some("r-2".into()),
             })
+        );
+    }
+
+    #[test]
+    fn what_the_server_says_stays_on_one_line() {
+        let body =
+            br#"{"Response":{"Error":{"Code":"Odd\nCode","Message":"m"},"RequestId":"r\r\n2"}}"#;
+        let Answer::Error(e) = parse_answer(200, body) else {
+            panic!()
+        };
+        assert_eq!(
+            (e.code.as_str(), e.request_id.as_deref()),
+            ("Odd Code", Some("r  2"))
+        );
+        let body = br#"{"Response":{"RequestId":"r\n3","TaskId":"t\n1"}}"#;
+        let Answer::Success(s) = parse_answer(200, body) else {
+            panic!()
+        };
+        assert_eq!(
+            (s.task_id.as_deref(), s.request_id.as_deref()),
+            (Some("t 1"), Some("r 3"))
         );
     }
 

@@ -129,7 +129,7 @@ pub fn inspect(path: &Path) -> Result<Findings, ResumeError> {
     let not_ok: u64 = not_ok_by_status.values().sum();
     findings
         .by_status
-        .insert(Status::Ok, seen.len() as u64 - not_ok);
+        .insert(Status::Ok, (seen.len() as u64).saturating_sub(not_ok));
     for status in [Status::Failed, Status::Unknown, Status::DryRun] {
         findings
             .by_status

@@ -113,6 +113,11 @@ fn scheme_length(url: &str) -> Result<usize, Invalid> {
         Some((scheme, _)) if !scheme.is_empty() => {
             format!("scheme `{scheme}` is not http or https")
         }
+        // `http:example.com`, `https:/x`: the url crate would take these,
+        // but the CDN matches the URL as written, with its `//`.
+        _ if starts(b"http:") || starts(b"https:") => {
+            "a URL must start with http:// or https://, with two slashes".into()
+        }
         _ => "no scheme: a URL must start with http:// or https://".into(),
     }))
 }
@@ -228,10 +233,11 @@ mod tests {
             validate("example.com/x").unwrap_err().code(),
             "InvalidUrl.Scheme"
         );
-        assert_eq!(
-            validate("https:example.com").unwrap_err().code(),
-            "InvalidUrl.Scheme"
-        );
+        for slashless in ["https:example.com", "HTTP:/example.com/a", "http:\\\\x.com"] {
+            let why = validate(slashless).unwrap_err();
+            assert_eq!(why.code(), "InvalidUrl.Scheme", "{slashless}");
+            assert!(why.message().contains("two slashes"), "{slashless}");
+        }
         assert_eq!(validate("http://").unwrap_err().code(), "InvalidUrl.NoHost");
         assert_eq!(
             validate("http://:80/x").unwrap_err().code(),

@@ -382,6 +382,89 @@ async fn csv_variants_bom_crlf_quotes_ragged_rows_and_header_detection() {
     sim.stop().await;
 }
 
+/// Dry-run `data` as a file named `name`: its rows as (line, url, status, code).
+async fn dry_rows(name: &str, data: &[u8]) -> Vec<(u64, String, Status, Option<String>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, data).unwrap();
+    let report = dir.path().join("r.csv");
+    let config = run_config(
+        "http://127.0.0.1:9",
+        Input::Files(vec![path]),
+        report.clone(),
+    );
+    runner::run(&config, Mode::DryRun, CancellationToken::new())
+        .await
+        .unwrap();
+    let mut rows: Vec<_> = read_report(&report)
+        .into_iter()
+        .map(|r| (r.line, r.url, r.status, r.error_code.map(|c| c.to_string())))
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    rows
+}
+
+#[tokio::test]
+async fn awkward_files_keep_one_row_per_record_on_the_right_line() {
+    use Status::{DryRun, Duplicate, Invalid};
+    let row = |line: u64, url: &str, status, code: Option<&str>| {
+        (line, url.to_string(), status, code.map(str::to_string))
+    };
+    // Old Mac line ends (`\r` alone), in CSV and in lines.
+    let want = vec![
+        row(2, "https://a.com/1", DryRun, None),
+        row(4, "https://a.com/1", Duplicate, None),
+        row(5, "https://a.com/2", DryRun, None),
+    ];
+    assert_eq!(
+        dry_rows(
+            "mac.csv",
+            b"url\rhttps://a.com/1\r\rhttps://a.com/1\rhttps://a.com/2\r"
+        )
+        .await,
+        want
+    );
+    assert_eq!(
+        dry_rows(
+            "mac.txt",
+            b"# list\rhttps://a.com/1\r\rhttps://a.com/1\rhttps://a.com/2"
+        )
+        .await,
+        want
+    );
+    // A comment need not be UTF-8.
+    assert_eq!(
+        dry_rows("c.txt", b"# caf\xe9\nhttps://a.com/1\n").await,
+        vec![row(2, "https://a.com/1", DryRun, None)]
+    );
+    // A mistyped URL on line 1 of a file without a header is reported, not
+    // taken for a header; a line of blanks before the header is skipped.
+    assert_eq!(
+        dry_rows("typo.csv", b"htps://a.com/0\nhttps://a.com/1\n").await,
+        vec![
+            row(1, "htps://a.com/0", Invalid, Some("InvalidUrl.Scheme")),
+            row(2, "https://a.com/1", DryRun, None),
+        ]
+    );
+    assert_eq!(
+        dry_rows("blank.csv", b"  \nURL,note\n , \nhttps://a.com/1,x\n").await,
+        vec![row(4, "https://a.com/1", DryRun, None)]
+    );
+    // A quote left open at the end: one invalid record, on the line it opens.
+    assert_eq!(
+        dry_rows("open.csv", b"url\nhttps://a.com/1\n\"https://a.com/2\n\n").await,
+        vec![
+            row(2, "https://a.com/1", DryRun, None),
+            row(3, "https://a.com/2", Invalid, Some("InvalidCsv")),
+        ]
+    );
+    // A row too short for the column keeps its fields, comma-separated.
+    assert_eq!(
+        dry_rows("short.csv", b"id,note,url\n7,see ticket\n").await,
+        vec![row(2, "7,see ticket", Invalid, Some("InvalidCsv"))]
+    );
+}
+
 #[tokio::test]
 async fn csv_columns_by_name_by_number_and_without_a_header() {
     let sim = start_sim(sim_config()).await;

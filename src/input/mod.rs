@@ -255,14 +255,15 @@ fn pick_column(
                 available: names.join(", "),
             }),
         // An explicit number: the first row is a header unless it holds a URL there.
-        Some(Column::Index(i)) => choice(i - 1, validate(&field(i - 1)).is_err(), None),
+        Some(Column::Index(i)) => choice(i - 1, !looks_like_a_url(&field(i - 1)), None),
         None => {
             if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case("url")) {
                 return choice(i, true, None);
             }
-            // No `url` header: column 1. If its first value is a URL, the
-            // file has no header at all, and that row is data.
-            if validate(&field(0)).is_ok() {
+            // No `url` header: column 1. If its first value is a URL (even
+            // a mistyped one), the file has no header at all, and that row
+            // is data, with a row of its own in the report.
+            if looks_like_a_url(&field(0)) {
                 choice(
                     0,
                     false,
@@ -284,6 +285,19 @@ fn pick_column(
     }
 }
 
+/// Whether a first-row value is a URL, or an attempt at one, rather than a
+/// column name: `https://…`, `htps://…`, `www.example.com/x` are; `url`,
+/// `Link`, `Blocked URL` are not. A mistyped URL on line 1 is thus reported
+/// as invalid instead of being taken for a header and dropped.
+fn looks_like_a_url(value: &str) -> bool {
+    value.contains(['/', ':', '.'])
+}
+
+/// A CSV record whose fields are all blank: skipped like a blank line.
+pub(crate) fn is_blank(record: &csv::ByteRecord) -> bool {
+    record.iter().all(|field| field.trim_ascii().is_empty())
+}
+
 /// Check the header of every CSV file now, so a wrong `--column` stops the
 /// run before any call (stdin's header is checked when it arrives).
 pub fn check_headers(sources: &[Source], options: &CsvOptions) -> Result<(), InputError> {
@@ -298,8 +312,11 @@ pub fn check_headers(sources: &[Source], options: &CsvOptions) -> Result<(), Inp
             .flexible(true)
             .from_reader(file);
         let mut first = csv::ByteRecord::new();
-        if reader.read_byte_record(&mut first).unwrap_or(false) {
-            pick_column(&first, &source.name, options)?;
+        while reader.read_byte_record(&mut first).unwrap_or(false) {
+            if !is_blank(&first) {
+                pick_column(&first, &source.name, options)?;
+                break;
+            }
         }
     }
     Ok(())

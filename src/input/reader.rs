@@ -284,45 +284,50 @@ pub fn read_all(job: ReadJob, tx: mpsc::Sender<Vec<Item>>) -> Result<(), InputEr
     Ok(())
 }
 
-/// The byte offsets of the newlines read and not yet passed, to tell the
-/// line a CSV record starts on.
+/// Where the line breaks are, to tell the line a CSV record starts on.
 ///
 /// The `csv` crate's record positions point at where the parser resumed,
 /// before the blank lines it skips and before the `\n` of a `\r\n` it
 /// stopped in front of, so its line numbers can be several lines short.
-/// Counted here instead, from where the record *ends*: if the reader stands
-/// at byte `end` after the record, the record's last line is 1 + the
-/// newlines before `end`, less one if the record ended with a `\n` (that
-/// newline is its terminator); its first line is that, less the newlines
-/// inside its (quoted) fields.
+/// Counted here instead: a record starts at the first byte at or after
+/// where the parser resumed that is not a `\r` or `\n` (those are the blank
+/// lines it skips), and its line is 1 + the line breaks before that byte. A
+/// break is a `\n`, or a `\r` not followed by `\n` (old Mac files), so
+/// `\r\n`, `\n` and `\r` all count once, and nothing depends on how the
+/// record ends (a quote left open at the end of the file included).
 #[derive(Debug, Default)]
-struct NewlineIndex {
-    pending: VecDeque<u64>,
+struct LineBreaks {
+    /// The `\r` and `\n` bytes read and not yet passed: (offset, byte).
+    pending: VecDeque<(u64, u8)>,
     fed: u64,
-    /// Newlines before the first pending one.
+    /// Line breaks passed.
     passed: u64,
 }
 
-impl NewlineIndex {
+impl LineBreaks {
     fn feed(&mut self, data: &[u8]) {
         let base = self.fed;
         self.pending
-            .extend(memchr::memchr_iter(b'\n', data).map(|i| base + i as u64));
+            .extend(memchr::memchr2_iter(b'\n', b'\r', data).map(|i| (base + i as u64, data[i])));
         self.fed += data.len() as u64;
     }
 
-    /// The first line of a record that ends before byte `end` and holds
-    /// `inner` newlines in its fields.
-    fn first_line(&mut self, end: u64, inner: u64) -> u64 {
-        let last = end.saturating_sub(1);
-        while self.pending.front().is_some_and(|&nl| nl < last) {
+    /// The line of the record the parser read after resuming at byte
+    /// `start` (all of it has been fed).
+    fn line_of(&mut self, start: u64) -> u64 {
+        let mut content = start;
+        while let Some(&(at, byte)) = self.pending.front() {
+            if at > content {
+                break;
+            }
+            if at == content {
+                content += 1; // a blank line the parser skips
+            }
             self.pending.pop_front();
-            self.passed += 1;
+            let crlf = byte == b'\r' && self.pending.front() == Some(&(at + 1, b'\n'));
+            self.passed += u64::from(!crlf);
         }
-        let ends_with_newline = self.pending.front() == Some(&last) && end > 0;
-        let before_end = self.passed + u64::from(ends_with_newline);
-        let last_line = before_end + u64::from(!ends_with_newline);
-        last_line - inner.min(last_line - 1)
+        1 + self.passed
     }
 }
 
@@ -332,7 +337,7 @@ struct FlushBeforeRead<R> {
     inner: R,
     may_block: bool,
     reading: Rc<RefCell<Reading>>,
-    newlines: Option<Rc<RefCell<NewlineIndex>>>,
+    newlines: Option<Rc<RefCell<LineBreaks>>>,
 }
 
 impl<R: Read> Read for FlushBeforeRead<R> {
@@ -372,20 +377,34 @@ fn read_lines<R: Read>(reader: R, index: u32, reading: &RefCell<Reading>) -> Res
         if n == 0 {
             return Ok(());
         }
-        line += 1;
-        let mut bytes = buf.as_slice();
-        if line == 1 {
-            bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        if line == 0 && buf.starts_with(b"\xef\xbb\xbf") {
+            buf.drain(..3);
         }
-        let raw = std::str::from_utf8(bytes).map_err(|_| bytes);
-        if let Ok(text) = raw {
-            let t = text.trim();
-            if t.is_empty() || t.starts_with('#') {
-                continue;
-            }
+        // Old Mac files end lines with a `\r` alone: split there too.
+        let mut rest = buf.as_slice();
+        while !rest.is_empty() {
+            let lone_cr = memchr::memchr_iter(b'\r', rest)
+                .find(|&i| i + 1 < rest.len() && rest[i + 1] != b'\n');
+            let (this, next) = rest.split_at(lone_cr.map_or(rest.len(), |i| i + 1));
+            rest = next;
+            line += 1;
+            line_record(reading, index, line, this);
         }
-        reading.borrow_mut().record(index, line, raw);
     }
+}
+
+/// One line of a `lines` source: blank lines and `#` comments are skipped
+/// (checked on the bytes, so a comment need not be UTF-8).
+fn line_record(reading: &RefCell<Reading>, index: u32, line: u64, bytes: &[u8]) {
+    let trimmed = bytes.trim_ascii();
+    if trimmed.is_empty() || trimmed.starts_with(b"#") {
+        return;
+    }
+    let raw = std::str::from_utf8(bytes).map_err(|_| bytes);
+    if raw.is_ok_and(|text| text.trim().is_empty()) {
+        return;
+    }
+    reading.borrow_mut().record(index, line, raw);
 }
 
 /// One CSV source being read.
@@ -393,7 +412,7 @@ struct CsvSource<'a> {
     index: u32,
     name: &'a str,
     options: &'a CsvOptions,
-    newlines: Rc<RefCell<NewlineIndex>>,
+    newlines: Rc<RefCell<LineBreaks>>,
 }
 
 fn read_csv<R: Read>(
@@ -415,6 +434,7 @@ fn read_csv<R: Read>(
     let mut record = csv::ByteRecord::new();
     let mut column: Option<usize> = None;
     loop {
+        let start = reader.position().byte();
         match reader.read_byte_record(&mut record) {
             Ok(false) => return Ok(()),
             Ok(true) => {}
@@ -425,10 +445,10 @@ fn read_csv<R: Read>(
                 }));
             }
         }
-        let end = reader.position().byte();
-        let inner = newlines_in(record.as_slice());
-        let line = newlines.borrow_mut().first_line(end, inner);
+        let line = newlines.borrow_mut().line_of(start);
         let col = match column {
+            // A row of blank fields is a blank line.
+            _ if is_blank_row(&record, column) => continue,
             Some(c) => c,
             None => {
                 let choice = pick_column(&record, name, options).map_err(ReadError::Setup)?;
@@ -445,7 +465,8 @@ fn read_csv<R: Read>(
         let mut reading = reading.borrow_mut();
         match record.get(col) {
             None => {
-                let raw = String::from_utf8_lossy(record.as_slice()).to_string();
+                let fields: Vec<_> = record.iter().map(String::from_utf8_lossy).collect();
+                let raw = fields.join(",");
                 let why = Invalid::Csv(format!(
                     "the row has {} field(s); the URL is in column {}",
                     record.len(),
@@ -467,10 +488,11 @@ fn read_csv<R: Read>(
     }
 }
 
-/// Newlines in a record's fields (a plain count vectorises; a `memchr`
-/// call per record cost more).
-fn newlines_in(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+/// A row whose fields are all blank (checked only when the URL's field is,
+/// which keeps the common case to one look).
+fn is_blank_row(record: &csv::ByteRecord, column: Option<usize>) -> bool {
+    let url_blank = column.is_none_or(|c| record.get(c).is_none_or(|f| f.trim_ascii().is_empty()));
+    url_blank && super::is_blank(record)
 }
 
 /// A `\n` or `\r` in a field (branch-free, so it vectorises).
@@ -486,24 +508,45 @@ fn has_line_break(field: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    /// Every record's first line, as the csv crate reads `data` and
-    /// [`NewlineIndex`] counts.
-    fn lines(data: &[u8]) -> Vec<(String, u64)> {
-        let mut index = NewlineIndex::default();
-        index.feed(data);
+    /// Every record's first field and line, as the csv crate reads `data`
+    /// (fed in pieces of `piece` bytes) and [`LineBreaks`] counts.
+    fn lines_in_pieces(data: &[u8], piece: usize) -> Vec<(String, u64)> {
+        let mut breaks = LineBreaks::default();
+        let mut fed = 0;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .from_reader(data);
         let mut record = csv::ByteRecord::new();
         let mut out = Vec::new();
-        while reader.read_byte_record(&mut record).unwrap() {
-            let end = reader.position().byte();
-            let inner = memchr::memchr_iter(b'\n', record.as_slice()).count() as u64;
+        loop {
+            let start = reader.position().byte();
+            if !reader.read_byte_record(&mut record).unwrap() {
+                break;
+            }
+            // Feed as little as a stream could have: up to where the parser stands.
+            let end = reader.position().byte() as usize;
+            while fed < end {
+                let next = (fed + piece).min(data.len());
+                breaks.feed(&data[fed..next]);
+                fed = next;
+            }
             let first = String::from_utf8_lossy(&record[0]).to_string();
-            out.push((first, index.first_line(end, inner)));
+            out.push((first, breaks.line_of(start)));
         }
         out
+    }
+
+    fn lines(data: &[u8]) -> Vec<(String, u64)> {
+        let whole = lines_in_pieces(data, data.len().max(1));
+        for piece in [1, 2, 3, 7] {
+            assert_eq!(
+                lines_in_pieces(data, piece),
+                whole,
+                "{data:?} in pieces of {piece}"
+            );
+        }
+        whole
     }
 
     fn expect(data: &str, want: &[(&str, u64)]) {
@@ -526,7 +569,22 @@ mod tests {
             &[("h", 1), ("x\ny", 2), ("b", 6)],
         );
         expect("\"a\r\nb\"\r\nc\r\n", &[("a\r\nb", 1), ("c", 3)]);
-        // Old Mac line ends: no newlines at all, so every record is on line 1.
-        expect("h\ra\r", &[("h", 1), ("a", 1)]);
+        // A byte-order mark, which the csv crate drops.
+        expect("\u{feff}h\na\n", &[("h", 1), ("a", 2)]);
+        // Old Mac line ends (a `\r` alone), and all three mixed.
+        expect("h\ra\r\rb\r", &[("h", 1), ("a", 2), ("b", 4)]);
+        expect("h\ra\nb\r\nc", &[("h", 1), ("a", 2), ("b", 3), ("c", 4)]);
+        expect("\"a\rb\"\rc\r", &[("a\rb", 1), ("c", 3)]);
+        // A quote left open at the end: the rest of the file is one record,
+        // and it starts where the quote does.
+        expect(
+            "url\nhttps://a.com/1\n\"https://a.com/2\n\n",
+            &[
+                ("url", 1),
+                ("https://a.com/1", 2),
+                ("https://a.com/2\n\n", 3),
+            ],
+        );
+        expect("a\n\n\"b\r\n", &[("a", 1), ("b\r\n", 3)]);
     }
 }
