@@ -93,16 +93,18 @@ pub fn colour_on_stderr() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// First SIGINT/SIGTERM: cancel `token` (finish calls in flight); second: exit now.
+/// First SIGINT/SIGTERM: cancel `token` (finish calls in flight); second:
+/// exit now. The signals are caught from the moment this returns.
 fn spawn_signal_handler(token: CancellationToken) {
+    let mut signals = Signals::new();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signals.recv().await;
         tracing::warn!(
             event = "interrupted",
             "interrupted: finishing the calls in flight and writing the report (interrupt again to quit at once)"
         );
         token.cancel();
-        shutdown_signal().await;
+        signals.recv().await;
         eprintln!("cdn-unblock: interrupted again: quitting now; re-run with --resume to finish");
         std::process::exit(EXIT_INTERRUPTED.into());
     });
@@ -269,38 +271,61 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
         Ok(h) => h,
         Err(e) => return usage(&format!("simulate: {e:#}")),
     };
+    // Caught before the line below, so a script may signal as soon as it reads it.
+    let mut signals = Signals::new();
     // Exactly one line on stdout: scripts read the port from it.
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on {}", handle.endpoint());
     let _ = stdout.flush();
     let token = handle.shutdown_token();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signals.recv().await;
         token.cancel();
     });
     handle.wait().await;
     ExitCode::SUCCESS
 }
 
-/// Resolves on the next SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+/// SIGINT and SIGTERM, caught from the moment this is made (even when
+/// the process started with SIGINT ignored, as a script's background job).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let streams = signal(SignalKind::interrupt())
+                .and_then(|int| Ok((int, signal(SignalKind::terminate())?)));
+            if let Err(e) = &streams {
+                tracing::warn!(event = "signals", "cannot catch SIGINT/SIGTERM: {e}");
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            Signals {
+                streams: streams.ok(),
+            }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// The next SIGINT or SIGTERM.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        match &mut self.streams {
+            Some((int, term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            None => std::future::pending().await,
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -72,6 +72,8 @@ pub async fn run(
             }
         }
         if !settled.is_empty() && rows.send(settled).await.is_err() {
+            // The writer is gone: no call may go out whose rows cannot be kept.
+            stop.cancel();
             return;
         }
     }

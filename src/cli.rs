@@ -67,9 +67,9 @@ pub enum Command {
     ///   grep -h '^https://' *.txt | cdn-unblock run -o report.jsonl
     ///   cdn-unblock run --endpoint https://cdn.intl.tencentcloudapi.com urls.txt
     ///
-    /// Exit codes: 0 all ok; 1 some URLs failed, invalid or unknown;
-    /// 2 usage or setup error before any call; 3 aborted by a fatal API
-    /// answer; 130 interrupted.
+    /// Exit codes: 0 all ok; 1 some URLs failed, invalid or unknown (or an
+    /// input could not be read to the end); 2 usage or setup error before
+    /// any call; 3 aborted by a fatal API answer; 130 interrupted.
     #[command(verbatim_doc_comment)]
     Run(Box<RunArgs>),
 

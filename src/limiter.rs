@@ -207,9 +207,10 @@ impl Limiter {
         }
         let rest = due.saturating_duration_since(Instant::now());
         if !rest.is_zero() {
-            // Under a millisecond, slept right here: handing it to a blocking
-            // thread cost more CPU (two thread wake-ups per call) than the
-            // runtime loses by pausing this long, 40 times a second.
+            // At most PRECISE_TAIL (2 ms; usually less, as tokio's timer
+            // wakes late), slept right here: handing it to a blocking thread
+            // cost more CPU (two thread wake-ups per call) than the runtime
+            // loses by pausing this long, 40 times a second.
             std::thread::sleep(rest);
         }
     }

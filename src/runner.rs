@@ -328,9 +328,21 @@ pub async fn run(
         t.abort();
     }
     progress.finish();
-    read_result?;
 
     let mut abort_reason = abort.map(|a| a.reason);
+    if let Err(e) = read_result {
+        // A later source's CSV header (stdin's, checked only when it
+        // arrives) names no such column. Before anything was done, that is
+        // a setup error like any other, and the empty report goes; after,
+        // the run stops there with its rows kept, to be resumed.
+        if stats.calls.load(Ordering::Relaxed) == 0 && stats.settled() == 0 {
+            if config.report_mode != ReportMode::Append {
+                let _ = std::fs::remove_file(&config.report);
+            }
+            return Err(e.into());
+        }
+        abort_reason.get_or_insert_with(|| format!("stopped reading the input: {e}"));
+    }
     if let Err(e) = &writer_result {
         abort_reason.get_or_insert_with(|| format!("cannot write the report: {e}"));
     }
@@ -467,9 +479,6 @@ fn dry_run_rows(batch: Batch) -> Vec<Row> {
 /// its content. Halves go on a stack, so the task holds one slot throughout.
 async fn process_batch(ctx: &Ctx, batch: Batch) {
     let client = ctx.client.as_ref().expect("only called when sending");
-    ctx.stats
-        .sent
-        .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
     let mut stack = vec![batch];
     while let Some(part) = stack.pop() {
         let urls: Vec<&str> = part.records.iter().map(|r| r.url.as_str()).collect();
@@ -546,6 +555,12 @@ async fn call(ctx: &Ctx, client: &Client, urls: &[&str], is_half: bool) -> Optio
         }
         if is_half {
             ctx.stats.split_calls.fetch_add(1, Ordering::Relaxed);
+        } else if n == 1 {
+            // URLs count as sent once their first call goes out (a batch
+            // still waiting for the limiter when the run stops is not sent).
+            ctx.stats
+                .sent
+                .fetch_add(urls.len() as u64, Ordering::Relaxed);
         }
         let answer = client.enable_caches(urls, ctx.date.as_deref()).await;
         match retry::classify(&answer) {

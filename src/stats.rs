@@ -108,6 +108,7 @@ impl Stats {
             throttled: get(&self.throttled),
             split_calls: get(&self.split_calls),
             batches: get(&self.batches),
+            input_errors: get(&self.input_errors),
         }
     }
 }
@@ -129,6 +130,8 @@ pub struct Counts {
     pub throttled: u64,
     pub split_calls: u64,
     pub batches: u64,
+    /// Sources that could not be read to the end (a read failed).
+    pub input_errors: u64,
 }
 
 impl Counts {
@@ -193,7 +196,16 @@ impl Summary {
         let exit_code = match ending {
             Ending::Interrupted => 130,
             Ending::Aborted => 3,
-            Ending::Finished if counts.failed + counts.invalid + counts.unknown + not_done > 0 => 1,
+            Ending::Finished
+                if counts.failed
+                    + counts.invalid
+                    + counts.unknown
+                    + not_done
+                    + counts.input_errors
+                    > 0 =>
+            {
+                1
+            }
             Ending::Finished => 0,
         };
         Summary {
@@ -220,6 +232,7 @@ impl Summary {
             (Ending::Interrupted, _) => "interrupted",
             (Ending::Aborted, _) => "aborted",
             (_, 0) => "every URL ok",
+            (_, _) if self.counts.input_errors > 0 => "some input could not be read",
             (_, _) if self.not_done > 0 => "some URLs were not done",
             _ => "some URLs failed, were invalid or unknown",
         }
@@ -306,6 +319,14 @@ impl Summary {
                 bad(format!("{:>11}", n(self.not_done)), self.not_done)
             );
         }
+        if c.input_errors > 0 {
+            let _ = writeln!(
+                out,
+                "  {:<10}{}   input source(s) could not be read to the end (see the log)",
+                "",
+                bad(format!("{:>11}", n(c.input_errors)), c.input_errors)
+            );
+        }
         if !self.failures_by_code.is_empty() {
             let codes: Vec<String> = self
                 .failures_by_code
@@ -390,6 +411,12 @@ mod tests {
             ..Counts::default()
         };
         assert_eq!(s(short, Ending::Finished), 1);
+        // So is input that could not be read to the end.
+        let unread = Counts {
+            input_errors: 1,
+            ..all_ok
+        };
+        assert_eq!(s(unread, Ending::Finished), 1);
     }
 
     #[test]

@@ -328,6 +328,7 @@ fn the_summary_json_schema_is_pinned() {
             "exit_code",
             "failed",
             "failures_by_code",
+            "input_errors",
             "invalid",
             "not_done",
             "ok",
@@ -384,4 +385,54 @@ fn json_logs_carry_an_event_field_on_every_line() {
     assert_eq!(summary["ok"], 50);
     assert_eq!(summary["exit_code"], 0);
     assert!(events.iter().any(|e| e["event"] == "start"));
+}
+
+#[test]
+fn a_bad_header_on_stdin_is_a_setup_error_or_a_stop_after_other_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |files: &[&'static str]| -> Vec<&'static str> {
+        let mut a = vec![
+            "run",
+            "--dry-run",
+            "--input-format",
+            "csv",
+            "--column",
+            "link",
+            "-o",
+            "r.csv",
+            "--summary-json",
+            "s.json",
+        ];
+        a.extend_from_slice(files);
+        a
+    };
+    // Only stdin: nothing done, so exit 2, and no empty report left behind.
+    let out = bin()
+        .current_dir(dir.path())
+        .args(args(&["-"]))
+        .write_stdin("url\nhttps://b.example.com/1\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("link") && err.contains("url"), "{err}");
+    assert!(!dir.path().join("r.csv").exists());
+
+    // A file first, then stdin: the file's rows stay, and the run stops there.
+    std::fs::write(dir.path().join("a.csv"), "link\nhttps://a.example.com/1\n").unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(args(&["a.csv", "-"]))
+        .write_stdin("url\nhttps://b.example.com/1\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let rows = read_report(&dir.path().join("r.csv"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].url, "https://a.example.com/1");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
+    assert_eq!(summary["ending"], "aborted");
+    let reason = summary["abort_reason"].as_str().unwrap();
+    assert!(reason.contains("link"), "{reason}");
 }

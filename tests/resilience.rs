@@ -483,3 +483,49 @@ async fn temporary_credentials_from_the_file_send_the_token() {
     assert!(!err.contains("sts-token") && !err.contains("simulator-secret"));
     sim.stop().await;
 }
+
+#[test]
+fn the_simulator_shuts_down_cleanly_when_signalled_as_soon_as_it_listens() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    for (sig, round) in [libc::SIGINT, libc::SIGTERM]
+        .into_iter()
+        .flat_map(|s| (0..5).map(move |r| (s, r)))
+    {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("cdn-unblock"));
+        cmd.args(["simulate", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        // SAFETY: signal(2) in the child before exec: a script's background
+        // job starts with SIGINT ignored, and must still stop on it.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("listening on "), "{line}");
+        signal(&child, sig);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("signal {sig} (round {round}) did not stop the simulator");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "signal {sig}, round {round}: {status:?}"
+        );
+    }
+}

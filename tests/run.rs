@@ -705,6 +705,9 @@ async fn an_interrupt_finishes_calls_in_flight_and_exits_130() {
     assert_eq!(processed, written);
     assert!(rows.iter().all(|r| r.status == Status::Ok));
     assert!(summary.not_done > 0);
+    // `sent` counts the URLs that went out, not those still waiting their turn.
+    let reached: HashSet<String> = sim.calls().iter().flat_map(|c| c.urls.clone()).collect();
+    assert_eq!(summary.counts.sent, reached.len() as u64);
     sim.stop().await;
 }
 

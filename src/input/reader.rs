@@ -508,6 +508,65 @@ fn has_line_break(field: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// Gives `data`, then fails once, then ends.
+    struct FailsAfter(io::Cursor<Vec<u8>>, bool);
+
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.read(buf)? {
+                0 if !self.1 => {
+                    self.1 = true;
+                    Err(io::Error::other("the disk went away"))
+                }
+                n => Ok(n),
+            }
+        }
+    }
+
+    fn source(name: &str, reader: impl Read + Send + 'static) -> Source {
+        Source {
+            name: name.into(),
+            format: Format::Lines,
+            path: None,
+            may_block: false,
+            reader: Box::new(reader),
+        }
+    }
+
+    #[test]
+    fn a_source_that_fails_is_counted_and_the_next_one_still_read() {
+        let stats = Arc::new(Stats::default());
+        let (tx, mut rx) = mpsc::channel(16);
+        let failing = FailsAfter(
+            io::Cursor::new(b"https://a.com/1\nhttps://a.com/2".to_vec()),
+            false,
+        );
+        let job = ReadJob {
+            sources: vec![
+                source("a.txt", failing),
+                source("b.txt", io::Cursor::new(b"https://b.com/1\n".to_vec())),
+            ],
+            csv: CsvOptions::default(),
+            dedup: Dedup::new(),
+            resume: None,
+            stats: stats.clone(),
+            stop: CancellationToken::new(),
+        };
+        read_all(job, tx).unwrap();
+        let mut urls = Vec::new();
+        while let Ok(chunk) = rx.try_recv() {
+            for item in chunk {
+                if let Item::Url(record) = item {
+                    urls.push(record.url);
+                }
+            }
+        }
+        // What was read before the failure is kept (a line cut short by it
+        // is not: it may be a partial URL).
+        assert_eq!(urls, ["https://a.com/1", "https://b.com/1"]);
+        assert_eq!(stats.input_errors.load(Ordering::Relaxed), 1);
+    }
+
     /// Every record's first field and line, as the csv crate reads `data`
     /// (fed in pieces of `piece` bytes) and [`LineBreaks`] counts.
     fn lines_in_pieces(data: &[u8], piece: usize) -> Vec<(String, u64)> {
