@@ -48,13 +48,32 @@ impl Lock {
             path: path.to_path_buf(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(io)?;
+        // A holder that finishes removes the file: whoever opened it just
+        // before then locks a file no longer at `path`, and opens it again.
+        for _ in 0..100 {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .map_err(io)?;
+            if let Some(lock) = Lock::take(file, path)? {
+                return Ok(lock);
+            }
+        }
+        Err(io(std::io::Error::other(
+            "the lock file keeps being removed or replaced",
+        )))
+    }
+
+    /// Lock the opened lock file. `None` if it was removed or replaced
+    /// since it was opened (its holder finished): open it again.
+    fn take(mut file: File, path: &Path) -> Result<Option<Lock>, LockError> {
+        let io = |source| LockError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -72,15 +91,18 @@ impl Lock {
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
+        if !still_at(&file, path) {
+            return Ok(None);
+        }
         // Ours now (a dead holder's PID may still be in it: replace it).
         file.set_len(0).map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
         file.flush().map_err(io)?;
-        Ok(Lock {
+        Ok(Some(Lock {
             file,
             path: path.to_path_buf(),
-        })
+        }))
     }
 
     pub fn path(&self) -> &Path {
@@ -88,11 +110,25 @@ impl Lock {
     }
 }
 
+/// Whether `path` still names the open `file`.
+#[cfg(unix)]
+fn still_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn still_at(_file: &File, path: &Path) -> bool {
+    path.exists()
+}
+
 impl Drop for Lock {
     fn drop(&mut self) {
-        // Remove the file while still holding the lock, so nobody who
-        // opened it in between believes they hold a lock on a removed file
-        // for long: they retry on the next run.
+        // Remove the file while still holding the lock: whoever opened it
+        // meanwhile finds it gone once they lock it, and opens it anew.
         let _ = std::fs::remove_file(&self.path);
         let _ = self.file.unlock();
     }
@@ -117,6 +153,23 @@ mod tests {
         assert!(!path.exists());
         let again = Lock::acquire(&path).unwrap();
         assert_eq!(again.path(), path);
+    }
+
+    #[test]
+    fn a_lock_file_removed_by_its_finishing_holder_is_not_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("job.lock");
+        let first = Lock::acquire(&path).unwrap();
+        // Another run opens the file just before the first one finishes.
+        let opened_late = File::options().read(true).write(true).open(&path).unwrap();
+        drop(first);
+        // A third run starts and takes a new file at the path.
+        let third = Lock::acquire(&path).unwrap();
+        // The late one gets the old, removed file's lock: it must not count.
+        assert!(Lock::take(opened_late, &path).unwrap().is_none());
+        // Opening again finds the third run.
+        assert!(matches!(Lock::acquire(&path), Err(LockError::Held { .. })));
+        drop(third);
     }
 
     #[test]

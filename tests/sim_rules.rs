@@ -241,6 +241,11 @@ async fn the_checks_come_in_the_apis_order() {
     r = r.set("X-TC-Timestamp", &ts);
     r.secret_key = "wrong";
     assert_eq!(code(&r.send(&ep).await), "AuthFailure.SignatureExpire");
+    // Timestamps at the ends of the range are refused, not a crash.
+    for extreme in [i64::MIN, i64::MAX] {
+        let r = Raw::new(&host).set("X-TC-Timestamp", &extreme.to_string());
+        assert_eq!(code(&r.send(&ep).await), "AuthFailure.SignatureExpire");
+    }
 
     // Version, then action, each after the signature.
     let r = Raw::new(&host).set("X-TC-Version", "2017-03-12");

@@ -129,7 +129,7 @@ pub fn authenticate(cfg: &SimConfig, req: &Received<'_>, now: i64) -> Result<Str
                 "The request is missing a valid X-TC-Timestamp (Unix seconds).",
             )
         })?;
-    if (now - timestamp).abs() > 300 {
+    if now.abs_diff(timestamp) > 300 {
         return Err(Refusal::new(
             "AuthFailure.SignatureExpire",
             format!(
