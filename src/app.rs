@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
@@ -30,8 +31,7 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("cdn-unblock: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_USAGE);
+            return usage(&format!("cannot start the async runtime: {e}"));
         }
     };
     let code = runtime.block_on(async {
@@ -49,8 +49,23 @@ pub fn main() -> ExitCode {
     code
 }
 
+/// Whether stderr carries JSON logs: then every line on it is a JSON event,
+/// setup errors included.
+static JSON_LOGS: AtomicBool = AtomicBool::new(false);
+
+/// A message for the person (or the log collector) outside the run's own
+/// events: plain `cdn-unblock: …` text, or with JSON logs one JSON event.
+pub fn say_error(event: &str, message: &str) {
+    if JSON_LOGS.load(Ordering::Relaxed) {
+        tracing::error!(event, "{message}");
+    } else {
+        eprintln!("cdn-unblock: {message}");
+    }
+}
+
 /// Logging to stderr, around the progress bar; `RUST_LOG` overrides the level.
 pub fn init_logging(args: &LogArgs) {
+    JSON_LOGS.store(args.log_format == LogFormat::Json, Ordering::Relaxed);
     let level = match (args.quiet, args.verbose) {
         (q, _) if q >= 2 => "error",
         (1, _) => "warn",
@@ -105,7 +120,10 @@ fn spawn_signal_handler(token: CancellationToken) {
         );
         token.cancel();
         signals.recv().await;
-        eprintln!("cdn-unblock: interrupted again: quitting now; re-run with --resume to finish");
+        say_error(
+            "quit",
+            "interrupted again: quitting now; re-run with --resume to finish",
+        );
         std::process::exit(EXIT_INTERRUPTED.into());
     });
 }
@@ -139,7 +157,7 @@ async fn run(args: RunArgs, log: LogFormat) -> ExitCode {
         && !yes
         && !confirmed(&config, credentials)
     {
-        eprintln!("cdn-unblock: nothing sent");
+        say_error("declined", "nothing sent");
         return ExitCode::from(EXIT_USAGE);
     }
     let shutdown = CancellationToken::new();
@@ -258,7 +276,7 @@ fn man(name: Option<&str>) -> ExitCode {
 }
 
 fn usage(message: &str) -> ExitCode {
-    eprintln!("cdn-unblock: {message}");
+    say_error("usage_error", message);
     ExitCode::from(EXIT_USAGE)
 }
 

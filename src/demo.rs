@@ -54,7 +54,9 @@ pub async fn run(progress: ProgressMode, shutdown: CancellationToken) -> anyhow:
     let simulator = sim::start(sim_config)
         .await
         .context("cannot start the simulator")?;
-    eprintln!(
+    tracing::info!(
+        event = "demo",
+        endpoint = %simulator.endpoint(),
         "demo: a simulator of the API listens on {} (40 calls/s, 40–60 ms latency); sending samples/urls.csv in batches of {BATCH_SIZE}",
         simulator.endpoint()
     );

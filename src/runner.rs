@@ -380,13 +380,18 @@ pub async fn run(
         retries = c.retries,
         throttled = c.throttled,
         split_calls = c.split_calls,
+        batches = c.batches,
+        input_errors = c.input_errors,
         elapsed_secs = summary.elapsed_secs,
         calls_per_sec = summary.calls_per_sec,
         urls_per_sec = summary.urls_per_sec,
+        ending = summary.ending.as_str(),
         exit_code = summary.exit_code,
         abort_reason = summary.abort_reason.as_deref(),
         failures_by_code = %serde_json::to_string(&summary.failures_by_code).unwrap_or_default(),
         report = %summary.report,
+        dry_run_mode = summary.dry_run_mode,
+        qps = summary.qps,
         "finished: exit {}",
         summary.exit_code
     );

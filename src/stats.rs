@@ -160,6 +160,17 @@ pub enum Ending {
     Interrupted,
 }
 
+impl Ending {
+    /// The name used in `--summary-json` and the `summary` log event.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Ending::Finished => "finished",
+            Ending::Aborted => "aborted",
+            Ending::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// The end-of-run summary (stderr, and `--summary-json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -364,6 +375,16 @@ pub fn human_duration(secs: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ending_names_match_the_summary_json() {
+        for ending in [Ending::Finished, Ending::Aborted, Ending::Interrupted] {
+            assert_eq!(
+                serde_json::to_value(&ending).unwrap(),
+                serde_json::Value::from(ending.as_str())
+            );
+        }
+    }
 
     #[test]
     fn exit_codes_follow_the_design() {

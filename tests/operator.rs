@@ -367,6 +367,8 @@ fn json_logs_carry_an_event_field_on_every_line() {
             "urls.txt",
             "-o",
             "r.csv",
+            "--summary-json",
+            "s.json",
         ])
         .output()
         .unwrap();
@@ -385,6 +387,43 @@ fn json_logs_carry_an_event_field_on_every_line() {
     assert_eq!(summary["ok"], 50);
     assert_eq!(summary["exit_code"], 0);
     assert!(events.iter().any(|e| e["event"] == "start"));
+    // The `summary` event carries every field of --summary-json, with the
+    // same values (failures by code as a JSON string; no abort reason: absent).
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
+    for (key, value) in file.as_object().unwrap() {
+        match key.as_str() {
+            "failures_by_code" => assert_eq!(
+                serde_json::from_str::<serde_json::Value>(summary[key].as_str().unwrap()).unwrap(),
+                *value
+            ),
+            "abort_reason" => assert!(value.is_null() && summary.get(key).is_none()),
+            _ => assert_eq!(summary[key], *value, "{key}"),
+        }
+    }
+}
+
+/// With JSON logs, stderr stays one JSON object per line even when the run
+/// cannot start.
+#[test]
+fn a_setup_error_under_json_logs_is_one_json_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["run", "--dry-run", "--log-format", "json", "missing.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    let event: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(event["event"], "usage_error");
+    assert_eq!(event["level"], "ERROR");
+    assert!(
+        event["message"].as_str().unwrap().contains("missing.csv"),
+        "{event}"
+    );
 }
 
 #[test]
