@@ -77,6 +77,8 @@ pub enum Command {
     ///
     /// Writes demo-report.csv and prints the summary, so you can see the
     /// progress bar, the report and the summary before touching a real account.
+    /// The sample fails some URLs on purpose; the demo still exits 0 when it
+    /// ran to the end (3 or 130 as a run would, if it could not).
     ///
     /// Example:
     ///

@@ -475,3 +475,54 @@ fn a_bad_header_on_stdin_is_a_setup_error_or_a_stop_after_other_work() {
     let reason = summary["abort_reason"].as_str().unwrap();
     assert!(reason.contains("link"), "{reason}");
 }
+
+/// The README's first command: the sample through the built-in simulator,
+/// one row per record, every status, and exit 0 (the failures are the
+/// sample's, on purpose), so `demo && report` goes on.
+#[test]
+fn the_demo_shows_every_status_and_exits_zero() {
+    use cdn_unblock::report::Status;
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["demo", "--progress", "never"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("cdn-unblock report demo-report.csv"), "{err}");
+    let rows = read_report(&dir.path().join("demo-report.csv"));
+    let records = cdn_unblock::demo::SAMPLE
+        .split(|&b| b == b'\n')
+        .skip(1) // the header
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .count();
+    assert_eq!(rows.len(), records);
+    let count = |s: Status| rows.iter().filter(|r| r.status == s).count();
+    for status in [
+        Status::Ok,
+        Status::Failed,
+        Status::Invalid,
+        Status::Duplicate,
+    ] {
+        assert!(count(status) > 0, "no {status:?} row");
+    }
+    assert_eq!(count(Status::Unknown), 0);
+    // The sample's refused domain costs only its own URLs.
+    assert!(
+        rows.iter()
+            .any(|r| r.error_code.as_deref() == Some("ResourceNotFound.CdnHostNotExists"))
+    );
+    // Run again: it overwrites its own report, but never another file.
+    std::fs::write(dir.path().join("demo-report.csv"), "mine\n").unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["demo"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("demo-report.csv")).unwrap(),
+        "mine\n"
+    );
+}
