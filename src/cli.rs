@@ -426,7 +426,8 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 
-    /// Write one JSON line per request here.
+    /// Write one JSON line per request here: time, elapsed_ms, SecretId,
+    /// action, outcome, code, URLs, date, TaskId, RequestId.
     #[arg(long, value_name = "PATH")]
     pub log: Option<PathBuf>,
 }

@@ -304,10 +304,10 @@ async fn the_log_file_holds_one_json_line_per_request() {
         .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["outcome"], "ok");
-    assert_eq!(lines[0]["secret_id"], "AKIDsimulator");
+    assert_eq!(lines[0]["SecretId"], "AKIDsimulator");
     assert_eq!(lines[0]["action"], "EnableCaches");
-    assert_eq!(lines[0]["urls"][1], "https://a/__fail__");
-    assert!(lines[0]["task_id"].is_string() && lines[0]["request_id"].is_string());
+    assert_eq!(lines[0]["URLs"][1], "https://a/__fail__");
+    assert!(lines[0]["TaskId"].is_string() && lines[0]["RequestId"].is_string());
     assert!(lines[0]["time"].as_str().unwrap().ends_with('Z'));
     assert_eq!(lines[1]["outcome"], "refused");
     assert_eq!(lines[1]["code"], "AuthFailure.SignatureFailure");

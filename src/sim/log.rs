@@ -39,22 +39,28 @@ impl Outcome {
     }
 }
 
-/// One line of the log.
+/// One line of the log. The keys are those `simulate --help` promises:
+/// `time`, `SecretId`, `action`, `outcome`, `URLs`, `TaskId`, `RequestId`,
+/// plus `elapsed_ms`, `code` and `date`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
     /// Arrival time, RFC 3339 UTC with microseconds.
     pub time: String,
     /// Arrival, in milliseconds since the simulator started (monotonic).
     pub elapsed_ms: f64,
+    #[serde(rename = "SecretId")]
     pub secret_id: String,
     pub action: String,
     pub outcome: Outcome,
     /// The error code answered, if any.
     pub code: Option<String>,
+    #[serde(rename = "URLs")]
     pub urls: Vec<String>,
     /// The call's `Date`, if it sent one.
     pub date: Option<String>,
+    #[serde(rename = "TaskId")]
     pub task_id: Option<String>,
+    #[serde(rename = "RequestId")]
     pub request_id: Option<String>,
 }
 
