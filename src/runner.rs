@@ -222,6 +222,7 @@ pub async fn run(
                 if let Err(e) = written {
                     tracing::error!(
                         event = "report_error",
+                        path = %path.display(),
                         "cannot write the report {}: {e}",
                         path.display()
                     );
@@ -400,6 +401,7 @@ pub async fn run(
         if let Err(e) = std::fs::write(path, json) {
             tracing::error!(
                 event = "summary_error",
+                path = %path.display(),
                 "cannot write --summary-json {}: {e}",
                 path.display()
             );

@@ -403,6 +403,37 @@ fn json_logs_carry_an_event_field_on_every_line() {
     }
 }
 
+/// A summary file that cannot be written is named in its own event; the
+/// run's result (and exit code) stands.
+#[test]
+fn a_summary_file_that_cannot_be_written_is_named_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--dry-run",
+            "--log-format",
+            "json",
+            "-o",
+            "r.csv",
+            "--summary-json",
+            "no-such-dir/s.json",
+            "-",
+        ])
+        .write_stdin("https://a.example.com/1\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let event = err
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "summary_error")
+        .unwrap_or_else(|| panic!("no summary_error event: {err}"));
+    assert_eq!(event["path"], "no-such-dir/s.json");
+}
+
 /// With JSON logs, stderr stays one JSON object per line even when the run
 /// cannot start.
 #[test]
