@@ -36,12 +36,13 @@ pub struct Resume {
     pub modified: Option<SystemTime>,
 }
 
-/// The report cannot be resumed: exit 2.
+/// The report cannot be read (to resume it, or by `cdn-unblock report`):
+/// exit 2. Callers say what they wanted it for.
 #[derive(Debug, thiserror::Error)]
 pub enum ResumeError {
-    #[error("cannot read the report `{}` to resume it: {source}", path.display())]
+    #[error("cannot read the report `{}`: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
-    #[error("`{}` is not a cdn-unblock report (its first line is not the report's header): refusing to append to it", .0.display())]
+    #[error("`{}` is not a cdn-unblock report (its first line is not the report's header)", .0.display())]
     NotAReport(PathBuf),
 }
 

@@ -73,7 +73,7 @@ pub enum RunError {
     Input(#[from] InputError),
     #[error(transparent)]
     Report(#[from] ReportError),
-    #[error(transparent)]
+    #[error("--resume: {0}: nothing appended to it")]
     Resume(#[from] ResumeError),
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),

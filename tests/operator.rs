@@ -233,7 +233,26 @@ fn report_refuses_what_is_not_a_report() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a cdn-unblock report"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a cdn-unblock report"), "{err}");
+    assert!(!err.contains("resume") && !err.contains("append"), "{err}");
+    // The same file given to --resume: refused, named, untouched.
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["run", "--dry-run", "--resume", "-o", "urls.csv", "-"])
+        .write_stdin("https://b/1\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--resume") && err.contains("urls.csv") && err.contains("nothing appended"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("urls.csv")).unwrap(),
+        "url\nhttps://a/1\n"
+    );
     let out = bin()
         .current_dir(dir.path())
         .args(["report", "missing.csv"])
