@@ -149,11 +149,19 @@ async fn throttling_answers_inside_http_200_with_the_configured_code() {
         .await;
         let c = client_for(&sim, sim_credentials());
         let mut codes = Vec::new();
+        let mut messages = Vec::new();
         for i in 0..8 {
-            codes.push(code(
-                &c.enable_caches(&[format!("https://a/{i}")], None).await,
-            ));
+            let answer = c.enable_caches(&[format!("https://a/{i}")], None).await;
+            codes.push(code(&answer));
+            if let Answer::Error(e) = answer {
+                messages.push(e.message);
+            }
         }
+        // The message names the simulator's own limit.
+        assert!(
+            messages.iter().all(|m| m.contains("(5 calls per second")),
+            "{messages:?}"
+        );
         // Eight calls in well under a second: five pass, three are throttled.
         assert_eq!(codes.iter().filter(|c| *c == "ok").count(), 5, "{codes:?}");
         assert_eq!(

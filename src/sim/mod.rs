@@ -369,7 +369,10 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         record.outcome = Outcome::Throttled;
         let refusal = Refusal::new(
             &sim.config.throttle_code,
-            "The request frequency exceeds the limit (40 calls per second per account).",
+            format!(
+                "The request frequency exceeds the limit ({} calls per second per account).",
+                sim.config.qps
+            ),
         );
         return sim.answer_error(record, refusal, request_id, latency).await;
     }
