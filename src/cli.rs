@@ -352,11 +352,11 @@ pub struct SimulateArgs {
 
     /// Its SecretKey.
     #[arg(long, value_name = "KEY", default_value = "simulator-secret")]
-    pub secret_key: String,
+    pub secret_key: Secret,
 
     /// Require this session token in X-TC-Token (temporary credentials).
     #[arg(long, value_name = "T")]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
 
     /// Calls accepted per SecretId in any sliding one-second window; 0 = unlimited.
     #[arg(long, value_name = "N", default_value_t = 40)]
@@ -452,8 +452,8 @@ impl SimulateArgs {
         Ok(SimConfig {
             listen: self.listen,
             secret_id: self.secret_id,
-            secret_key: Secret::new(self.secret_key),
-            token: self.token.map(Secret::new),
+            secret_key: self.secret_key,
+            token: self.token,
             qps: self.qps,
             throttle_code: self.throttle_code,
             max_urls: self.max_urls as usize,
@@ -577,6 +577,27 @@ mod tests {
         );
         let e = run_args(&["-", "-"]).unwrap().into_config().unwrap_err();
         assert!(e.0.contains("once"));
+    }
+
+    #[test]
+    fn simulate_options_never_show_the_key_or_token() {
+        let cli = Cli::try_parse_from([
+            "cdn-unblock",
+            "simulate",
+            "--secret-key",
+            "k-e-y-1234",
+            "--token",
+            "t-o-k-5678",
+        ])
+        .unwrap();
+        let Command::Simulate(args) = cli.command else {
+            unreachable!()
+        };
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("k-e-y-1234") && !shown.contains("t-o-k-5678"));
+        let c = (*args).into_config().unwrap();
+        assert_eq!(c.secret_key.expose(), "k-e-y-1234");
+        assert_eq!(c.token.unwrap().expose(), "t-o-k-5678");
     }
 
     #[test]

@@ -23,6 +23,14 @@ impl Secret {
     }
 }
 
+/// So a command-line option can hold a secret without ever showing it in
+/// `Debug` (`simulate --secret-key`).
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
