@@ -58,7 +58,10 @@ pub enum Command {
     /// Unblock the URLs in INPUT files (or stdin) and write a report.
     ///
     /// Credentials come from TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY
-    /// (plus TENCENTCLOUD_SESSION_TOKEN for temporary keys).
+    /// (plus TENCENTCLOUD_SESSION_TOKEN for temporary keys), else from the
+    /// [default] section (or --profile's) of the INI file named by
+    /// TENCENTCLOUD_CREDENTIALS_FILE, else ~/.tencentcloud/credentials
+    /// (keys secret_id, secret_key, optional token; chmod 600).
     ///
     /// Examples:
     ///

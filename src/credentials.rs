@@ -238,6 +238,24 @@ pub fn resolve(
     profile: Option<&str>,
 ) -> Result<Credentials, CredentialsError> {
     let file = credentials_file(&get);
+    // A file named on purpose that is not there is a mistake to point at.
+    let named = get(ENV_CREDENTIALS_FILE).is_some_and(|v| !v.trim().is_empty());
+    let absent = |path: &Path, profile: &str| {
+        let path = path.display();
+        if named {
+            CredentialsError::File {
+                file: path.to_string(),
+                problem: format!("{ENV_CREDENTIALS_FILE} names this file, but it does not exist"),
+            }
+        } else {
+            CredentialsError::File {
+                file: path.to_string(),
+                problem: format!(
+                    "it does not exist, so --profile {profile} cannot be read from it"
+                ),
+            }
+        }
+    };
     let missing = |profile: &str| CredentialsError::Missing {
         profile: profile.to_string(),
         file: file
@@ -253,7 +271,13 @@ pub fn resolve(
             let Some(path) = &file else {
                 return Err(missing("default"));
             };
-            from_file(path, "default")?.ok_or_else(|| missing("default"))
+            from_file(path, "default")?.ok_or_else(|| {
+                if named {
+                    absent(path, "default")
+                } else {
+                    missing("default")
+                }
+            })
         }
         Some(profile) => {
             if var(&get, ENV_SECRET_ID).is_some() {
@@ -265,12 +289,7 @@ pub fn resolve(
             let Some(path) = &file else {
                 return Err(missing(profile));
             };
-            from_file(path, profile)?.ok_or_else(|| CredentialsError::File {
-                file: path.display().to_string(),
-                problem: format!(
-                    "it does not exist, so --profile {profile} cannot be read from it"
-                ),
-            })
+            from_file(path, profile)?.ok_or_else(|| absent(path, profile))
         }
     }
 }
@@ -423,6 +442,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("--profile prod"), "{e}");
+        // A file named by the variable that is not there: said plainly,
+        // unless the environment's keys made the file unneeded.
+        let gone = dir.path().join("gone");
+        let gone = gone.to_str().unwrap();
+        for profile in [None, Some("prod")] {
+            let e = resolve(env(&[(ENV_CREDENTIALS_FILE, gone)]), profile)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(gone)
+                    && e.contains(ENV_CREDENTIALS_FILE)
+                    && e.contains("does not exist"),
+                "{e}"
+            );
+        }
+        let keys_and_gone = [
+            (ENV_SECRET_ID, "AKIDenv"),
+            (ENV_SECRET_KEY, "envkey"),
+            (ENV_CREDENTIALS_FILE, gone),
+        ];
+        assert_eq!(
+            resolve(env(&keys_and_gone), None).unwrap().secret_id,
+            "AKIDenv"
+        );
     }
 
     #[test]
