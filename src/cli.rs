@@ -345,8 +345,9 @@ pub fn parse_date(s: &str) -> Result<String, String> {
 /// `cdn-unblock simulate` options.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9100")]
+    /// Address to listen on (HOST:PORT, a name like localhost works); port 0
+    /// picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9100", value_parser = parse_listen)]
     pub listen: SocketAddr,
 
     /// The one SecretId the simulator knows.
@@ -474,6 +475,25 @@ impl SimulateArgs {
 }
 
 /// `A-B` or `A` milliseconds, A ≤ B.
+/// `--listen`: an address, or a host name and port (IPv4 preferred, as a
+/// browser's `localhost` would find it either way).
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let addrs: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| format!("expected HOST:PORT, like 127.0.0.1:9100 ({e})"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{s} resolves to no address"))
+}
+
 pub fn parse_range_ms(s: &str) -> Result<(u64, u64), String> {
     let parse = |x: &str| {
         x.trim()
@@ -580,6 +600,21 @@ mod tests {
         );
         let e = run_args(&["-", "-"]).unwrap().into_config().unwrap_err();
         assert!(e.0.contains("once"));
+    }
+
+    #[test]
+    fn listen_takes_addresses_and_host_names() {
+        assert_eq!(
+            parse_listen("127.0.0.1:0").unwrap().to_string(),
+            "127.0.0.1:0"
+        );
+        assert_eq!(
+            parse_listen("[::1]:9100").unwrap().to_string(),
+            "[::1]:9100"
+        );
+        assert!(parse_listen("localhost:9100").unwrap().ip().is_loopback());
+        assert!(parse_listen("localhost").unwrap_err().contains("HOST:PORT"));
+        assert!(parse_listen("127.0.0.1:99999").is_err());
     }
 
     #[test]
