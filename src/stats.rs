@@ -242,6 +242,7 @@ impl Summary {
         match (&self.ending, self.exit_code) {
             (Ending::Interrupted, _) => "interrupted",
             (Ending::Aborted, _) => "aborted",
+            (_, 0) if self.dry_run_mode => "dry run: every URL valid, none sent",
             (_, 0) => "every URL ok",
             (_, _) if self.counts.input_errors > 0 => "some input could not be read",
             (_, _) if self.not_done > 0 => "some URLs were not done",
@@ -384,6 +385,28 @@ mod tests {
                 serde_json::Value::from(ending.as_str())
             );
         }
+    }
+
+    #[test]
+    fn a_clean_dry_run_does_not_claim_urls_are_ok() {
+        let counts = Counts {
+            records: 2,
+            dry_run: 2,
+            ..Counts::default()
+        };
+        let summary = |dry_run_mode| {
+            Summary::new(
+                counts,
+                Duration::from_secs(1),
+                Ending::Finished,
+                None,
+                "r.csv".into(),
+                dry_run_mode,
+            )
+        };
+        assert_eq!(summary(true).exit_code, 0);
+        assert!(summary(true).verdict().contains("none sent"));
+        assert!(!summary(true).render(false).contains("every URL ok"));
     }
 
     #[test]
