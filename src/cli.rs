@@ -475,8 +475,8 @@ impl SimulateArgs {
 }
 
 /// `A-B` or `A` milliseconds, A ≤ B.
-/// `--listen`: an address, or a host name and port (IPv4 preferred, as a
-/// browser's `localhost` would find it either way).
+/// `--listen`: an address, or a host name and port (its IPv4 address when
+/// it has one, so `localhost:9100` serves `http://127.0.0.1:9100`).
 pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     use std::net::ToSocketAddrs;
     if let Ok(addr) = s.parse() {

@@ -240,21 +240,13 @@ pub fn resolve(
     let file = credentials_file(&get);
     // A file named on purpose that is not there is a mistake to point at.
     let named = get(ENV_CREDENTIALS_FILE).is_some_and(|v| !v.trim().is_empty());
-    let absent = |path: &Path, profile: &str| {
-        let path = path.display();
-        if named {
-            CredentialsError::File {
-                file: path.to_string(),
-                problem: format!("{ENV_CREDENTIALS_FILE} names this file, but it does not exist"),
-            }
+    let absent = |path: &Path, profile: &str| CredentialsError::File {
+        file: path.display().to_string(),
+        problem: if named {
+            format!("{ENV_CREDENTIALS_FILE} names this file, but it does not exist")
         } else {
-            CredentialsError::File {
-                file: path.to_string(),
-                problem: format!(
-                    "it does not exist, so --profile {profile} cannot be read from it"
-                ),
-            }
-        }
+            format!("it does not exist, so --profile {profile} cannot be read from it")
+        },
     };
     let missing = |profile: &str| CredentialsError::Missing {
         profile: profile.to_string(),
