@@ -39,6 +39,9 @@ pub enum LockError {
 pub struct Lock {
     file: File,
     path: PathBuf,
+    /// The file still held a PID: the run before this one died holding it
+    /// (`kill -9`, a crash, a second Ctrl-C), perhaps a moment ago.
+    pub left_by_a_dead_run: bool,
 }
 
 impl Lock {
@@ -95,6 +98,9 @@ impl Lock {
             return Ok(None);
         }
         // Ours now (a dead holder's PID may still be in it: replace it).
+        let mut previous = String::new();
+        let left_by_a_dead_run =
+            file.read_to_string(&mut previous).is_ok() && !previous.trim().is_empty();
         file.set_len(0).map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
@@ -102,6 +108,7 @@ impl Lock {
         Ok(Some(Lock {
             file,
             path: path.to_path_buf(),
+            left_by_a_dead_run,
         }))
     }
 
@@ -143,6 +150,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv.lock");
         let first = Lock::acquire(&path).unwrap();
+        assert!(!first.left_by_a_dead_run);
         let err = Lock::acquire(&path).unwrap_err().to_string();
         assert!(
             err.contains(&format!("PID {}", std::process::id())),
@@ -153,6 +161,8 @@ mod tests {
         assert!(!path.exists());
         let again = Lock::acquire(&path).unwrap();
         assert_eq!(again.path(), path);
+        // A run that finished leaves nothing behind to wait for.
+        assert!(!again.left_by_a_dead_run);
     }
 
     #[test]
@@ -179,6 +189,7 @@ mod tests {
         // What a run killed with -9 leaves: the file, with no lock on it.
         std::fs::write(&path, "999999\n").unwrap();
         let lock = Lock::acquire(&path).unwrap();
+        assert!(lock.left_by_a_dead_run);
         let pid = std::fs::read_to_string(lock.path()).unwrap();
         assert_eq!(pid.trim(), std::process::id().to_string());
     }

@@ -128,7 +128,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
-    let _lock = crate::lock::Lock::acquire(&config.lock)?;
+    let lock = crate::lock::Lock::acquire(&config.lock)?;
     let sources = input::open(&config.input, config.input_format)?;
     input::check_headers(&sources, &config.csv)?;
     let client = match &mode {
@@ -161,8 +161,16 @@ pub async fn run(
         _ => None,
     };
     let writer = report::open(&config.report, config.report_mode)?;
-    if let (Some(resume), Some(_)) = (&resume, &client) {
-        wait_for_a_clear_window(resume.modified).await;
+    if client.is_some() {
+        // The last sign of the run before this one: its report's last
+        // write, or — when it died holding the lock, perhaps while only
+        // retrying — now.
+        let last_seen = if lock.left_by_a_dead_run {
+            Some(std::time::SystemTime::now())
+        } else {
+            resume.as_ref().and_then(|r| r.modified)
+        };
+        wait_for_a_clear_window(last_seen).await;
     }
 
     let stats = Arc::new(Stats::default());
@@ -410,12 +418,12 @@ pub async fn run(
     Ok(summary)
 }
 
-/// If the report was written a moment ago, the run before this one was
-/// still sending: its last calls still count in the account's one-second
-/// rate window, so wait until they have left it.
-async fn wait_for_a_clear_window(modified: Option<std::time::SystemTime>) {
+/// If the run before this one was sending a moment ago (`last_seen`), its
+/// last calls still count in the account's one-second rate window: wait
+/// until they have left it.
+async fn wait_for_a_clear_window(last_seen: Option<std::time::SystemTime>) {
     const CLEAR: Duration = Duration::from_millis(1200);
-    let Some(age) = modified.and_then(|m| m.elapsed().ok()) else {
+    let Some(age) = last_seen.map(|m| m.elapsed().unwrap_or_default()) else {
         return;
     };
     if age < CLEAR {
@@ -423,7 +431,7 @@ async fn wait_for_a_clear_window(modified: Option<std::time::SystemTime>) {
         tracing::info!(
             event = "rate_window",
             wait_ms = wait.as_millis() as u64,
-            "the report was written {} ms ago: waiting {} ms for the previous run's calls to leave the rate window",
+            "the previous run of this job was sending {} ms ago: waiting {} ms for its calls to leave the rate window",
             age.as_millis(),
             wait.as_millis()
         );

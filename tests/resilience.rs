@@ -529,3 +529,56 @@ fn the_simulator_shuts_down_cleanly_when_signalled_as_soon_as_it_listens() {
         );
     }
 }
+
+/// A run killed while it was only retrying (nothing settled, so its report
+/// is old) still leaves its calls in the account's rate window: the resumed
+/// run learns it from the lock the dead run left, and waits them out.
+#[tokio::test]
+async fn a_run_killed_while_only_retrying_keeps_the_resumed_run_out_of_its_window() {
+    let failing = start_sim(SimConfig {
+        faults: Faults {
+            http_500: 1.0,
+            ..Faults::default()
+        },
+        ..sim_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    write_lines(dir.path(), "urls.txt", &many_urls(200));
+    let mut child = spawn_run(
+        dir.path(),
+        &failing.endpoint(),
+        &["urls.txt", "-o", "r.csv", "--batch-size", "10"],
+    );
+    wait_for_calls(&failing, 5).await;
+    // Long enough for the report's only write (its header) to look old.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(dir.path().join("r.csv.lock").exists());
+
+    let healthy = start_sim(sim_config()).await;
+    let child = spawn_run(
+        dir.path(),
+        &healthy.endpoint(),
+        &[
+            "urls.txt",
+            "-o",
+            "r.csv",
+            "--resume",
+            "--log-format",
+            "json",
+        ],
+    );
+    let (code, err) = wait_exit(child, Duration::from_secs(60)).await;
+    assert_eq!(code, 0, "{err}");
+    let wait = err
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "rate_window")
+        .unwrap_or_else(|| panic!("no rate_window event: {err}"));
+    assert!(wait["wait_ms"].as_u64().unwrap() > 1000, "{wait}");
+    assert!(!dir.path().join("r.csv.lock").exists());
+    failing.stop().await;
+    healthy.stop().await;
+}
