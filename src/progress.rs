@@ -182,15 +182,15 @@ fn style(template: &str) -> ProgressStyle {
 }
 
 fn counting_style() -> ProgressStyle {
-    style("{spinner:.green} {elapsed_precise} {pos} URLs (counting…) · {rate} · {msg}")
+    style("{spinner:.green} {elapsed_precise} {human_pos} URLs (counting…) · {rate} · {msg}")
 }
 
 fn total_style() -> ProgressStyle {
     style(
-        "{spinner:.green} {elapsed_precise} [{wide_bar:.cyan/blue}] {pos}/{len} · {rate} · ETA {eta} · {msg}",
+        "{spinner:.green} {elapsed_precise} [{wide_bar:.cyan/blue}] {human_pos}/{human_len} · {rate} · ETA {eta} · {msg}",
     )
 }
 
 fn streaming_style() -> ProgressStyle {
-    style("{spinner:.green} {elapsed_precise} {pos} URLs from stdin · {rate} · {msg}")
+    style("{spinner:.green} {elapsed_precise} {human_pos} URLs from stdin · {rate} · {msg}")
 }

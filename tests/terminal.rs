@@ -57,18 +57,16 @@ fn a_large_run_asks_first_then_shows_the_bar_and_a_summary_table() {
         "nothing is sent before the answer"
     );
     p.send_line("y").unwrap();
-    // The bar: done/total, rate, ETA, counts, calls/s; it moves.
-    let first = p.expect(Regex(r"(\d+)/3000")).unwrap();
-    let first: u64 = String::from_utf8_lossy(first.get(1).unwrap())
-        .parse()
-        .unwrap();
+    // The bar: done/total (as the summary writes numbers), rate, ETA,
+    // counts, calls/s; it moves.
+    let count = |m: &[u8]| -> u64 { String::from_utf8_lossy(m).replace(',', "").parse().unwrap() };
+    let first = p.expect(Regex(r"([\d,]+)/3,000")).unwrap();
+    let first = count(first.get(1).unwrap());
     p.expect("ETA").unwrap();
     p.expect("calls/s").unwrap();
     p.expect("throttled").unwrap();
-    let later = p.expect(Regex(r"(\d+)/3000")).unwrap();
-    let later: u64 = String::from_utf8_lossy(later.get(1).unwrap())
-        .parse()
-        .unwrap();
+    let later = p.expect(Regex(r"([\d,]+)/3,000")).unwrap();
+    let later = count(later.get(1).unwrap());
     assert!(
         later > first || later == 3000,
         "the bar moves: {first} then {later}"
