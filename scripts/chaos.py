@@ -19,12 +19,14 @@ import csv
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 
-BIN = os.environ.get("CDN_UNBLOCK", "target/release/cdn-unblock")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("CDN_UNBLOCK", os.path.join(ROOT, "target", "release", "cdn-unblock"))
 URLS = 6000
 FAULTS = ["--p-http-500", "0.03", "--p-http-502", "0.03", "--p-drop", "0.02",
           "--p-internal", "0.02", "--p-garbage", "0.02", "--p-slow", "0.02", "--slow-ms", "3000"]
@@ -98,6 +100,10 @@ def one(seed):
           f"{'OK' if not problems else 'FAILED'}")
     for p in problems[:10]:
         print("  ", p)
+    if problems:
+        print("   kept for a look:", work)
+    else:
+        shutil.rmtree(work)
     return not problems
 
 

@@ -59,9 +59,10 @@ pub enum Command {
     ///
     /// Credentials come from TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY
     /// (plus TENCENTCLOUD_SESSION_TOKEN for temporary keys), else from the
-    /// [default] section (or --profile's) of the INI file named by
-    /// TENCENTCLOUD_CREDENTIALS_FILE, else ~/.tencentcloud/credentials
-    /// (keys secret_id, secret_key, optional token; chmod 600).
+    /// [default] section of the INI file named by TENCENTCLOUD_CREDENTIALS_FILE,
+    /// else ~/.tencentcloud/credentials (keys secret_id, secret_key, optional
+    /// token; chmod 600). With --profile NAME, only that section of the file
+    /// counts: the environment is ignored.
     ///
     /// Examples:
     ///
@@ -474,7 +475,6 @@ impl SimulateArgs {
     }
 }
 
-/// `A-B` or `A` milliseconds, A ≤ B.
 /// `--listen`: an address, or a host name and port (its IPv4 address when
 /// it has one, so `localhost:9100` serves `http://127.0.0.1:9100`).
 pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
@@ -494,6 +494,7 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{s} resolves to no address"))
 }
 
+/// `A-B` or `A` milliseconds, A ≤ B.
 pub fn parse_range_ms(s: &str) -> Result<(u64, u64), String> {
     let parse = |x: &str| {
         x.trim()

@@ -162,15 +162,19 @@ pub async fn run(
     };
     let writer = report::open(&config.report, config.report_mode)?;
     if client.is_some() {
-        // The last sign of the run before this one: its report's last
-        // write, or — when it died holding the lock, perhaps while only
-        // retrying — now.
-        let last_seen = if lock.left_by_a_dead_run {
-            Some(std::time::SystemTime::now())
-        } else {
-            resume.as_ref().and_then(|r| r.modified)
-        };
-        wait_for_a_clear_window(last_seen).await;
+        if lock.left_by_a_dead_run {
+            // It died holding the lock, perhaps a moment ago while only
+            // retrying (its report then says nothing): assume it was sending.
+            wait_for_a_clear_window(
+                Duration::ZERO,
+                "a previous run of this job died holding its lock".into(),
+            )
+            .await;
+        } else if let Some(modified) = resume.as_ref().and_then(|r| r.modified) {
+            let age = modified.elapsed().unwrap_or_default();
+            let why = format!("the report was written {} ms ago", age.as_millis());
+            wait_for_a_clear_window(age, why).await;
+        }
     }
 
     let stats = Arc::new(Stats::default());
@@ -407,6 +411,8 @@ pub async fn run(
     if let Some(path) = &config.summary_json {
         let json = serde_json::to_vec_pretty(&summary).expect("the summary serialises");
         if let Err(e) = std::fs::write(path, json) {
+            // A summary left from an earlier run must not pass for this one.
+            let _ = std::fs::remove_file(path);
             tracing::error!(
                 event = "summary_error",
                 path = %path.display(),
@@ -418,21 +424,17 @@ pub async fn run(
     Ok(summary)
 }
 
-/// If the run before this one was sending a moment ago (`last_seen`), its
-/// last calls still count in the account's one-second rate window: wait
-/// until they have left it.
-async fn wait_for_a_clear_window(last_seen: Option<std::time::SystemTime>) {
+/// If the run before this one may have been sending `age` ago (`why` says
+/// how we know), its last calls still count in the account's one-second
+/// rate window: wait until they have left it.
+async fn wait_for_a_clear_window(age: Duration, why: String) {
     const CLEAR: Duration = Duration::from_millis(1200);
-    let Some(age) = last_seen.map(|m| m.elapsed().unwrap_or_default()) else {
-        return;
-    };
     if age < CLEAR {
         let wait = CLEAR - age;
         tracing::info!(
             event = "rate_window",
             wait_ms = wait.as_millis() as u64,
-            "the previous run of this job was sending {} ms ago: waiting {} ms for its calls to leave the rate window",
-            age.as_millis(),
+            "{why}: waiting {} ms for its last calls to leave the account's rate window",
             wait.as_millis()
         );
         tokio::time::sleep(wait).await;

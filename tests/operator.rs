@@ -474,6 +474,16 @@ fn a_setup_error_under_json_logs_is_one_json_event() {
         event["message"].as_str().unwrap().contains("missing.csv"),
         "{event}"
     );
+    // A RUST_LOG that drops the event does not make the error silent.
+    let out = bin()
+        .current_dir(dir.path())
+        .env("RUST_LOG", "off")
+        .args(["run", "--dry-run", "--log-format", "json", "missing.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.csv"), "{err}");
 }
 
 #[test]
@@ -563,7 +573,23 @@ fn the_demo_shows_every_status_and_exits_zero() {
         rows.iter()
             .any(|r| r.error_code.as_deref() == Some("ResourceNotFound.CdnHostNotExists"))
     );
-    // Run again: it overwrites its own report, but never another file.
+    // Run again: it overwrites its own report...
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["demo", "--progress", "never"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        read_report(&dir.path().join("demo-report.csv")).len(),
+        records
+    );
+    // ...but never another file.
     std::fs::write(dir.path().join("demo-report.csv"), "mine\n").unwrap();
     let out = bin()
         .current_dir(dir.path())

@@ -578,6 +578,13 @@ async fn a_run_killed_while_only_retrying_keeps_the_resumed_run_out_of_its_windo
         .find(|e| e["event"] == "rate_window")
         .unwrap_or_else(|| panic!("no rate_window event: {err}"));
     assert!(wait["wait_ms"].as_u64().unwrap() > 1000, "{wait}");
+    assert!(
+        wait["message"]
+            .as_str()
+            .unwrap()
+            .contains("died holding its lock"),
+        "{wait}"
+    );
     assert!(!dir.path().join("r.csv.lock").exists());
     failing.stop().await;
     healthy.stop().await;
