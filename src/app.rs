@@ -55,7 +55,7 @@ static JSON_LOGS: AtomicBool = AtomicBool::new(false);
 
 /// A message for the person (or the log collector) outside the run's own
 /// events: plain `cdn-unblock: …` text, or with JSON logs one JSON event.
-pub fn say_error(event: &str, message: &str) {
+fn say_error(event: &str, message: &str) {
     // Plain text when a RUST_LOG filter would drop the event: an error
     // that stops the run is never silent.
     if JSON_LOGS.load(Ordering::Relaxed) && tracing::enabled!(tracing::Level::ERROR) {
